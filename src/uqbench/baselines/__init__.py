@@ -1,0 +1,92 @@
+"""Baseline scripts, one file per method, and the runner that starts them by name.
+
+The registry maps names to modules without importing them: descriptions come from each script's
+docstring (read with ``ast``), so ``uqbench list`` is fast and never defines a flag.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import importlib.util
+from collections.abc import Sequence
+
+from absl import flags
+
+BASELINES = {
+    "uci/deterministic": "uqbench.baselines.uci.deterministic",
+    "uci/dropout": "uqbench.baselines.uci.dropout",
+    "uci/ensemble": "uqbench.baselines.uci.ensemble",
+}
+
+# absl's own flags that every script accepts (flag files, help).
+_ALWAYS_ALLOWED = {"flagfile", "undefok", "help", "helpshort", "helpfull", "helpxml"}
+
+
+class BaselineError(ValueError):
+    """Unknown baseline name or a flag the baseline does not take."""
+
+
+def names() -> list[str]:
+    return sorted(BASELINES)
+
+
+def module_name(name: str) -> str:
+    """The module of baseline ``name``; a clear error, with the closest names, if unknown."""
+    if name in BASELINES:
+        return BASELINES[name]
+    close = difflib.get_close_matches(name, BASELINES, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise BaselineError(f"unknown baseline {name!r}.{hint} Known: {', '.join(names())}")
+
+
+def describe(name: str) -> str:
+    """First line of the baseline script's docstring, read without importing it."""
+    spec = importlib.util.find_spec(module_name(name))
+    if spec is None or spec.origin is None:
+        raise BaselineError(f"baseline {name} is registered but its module is missing")
+    with open(spec.origin) as handle:
+        doc = ast.get_docstring(ast.parse(handle.read())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def run(name: str, argv: Sequence[str]) -> dict:
+    """Run baseline ``name`` in this process with command-line flags ``argv``; returns its summary.
+
+    Flags are reset to their defaults first, so several baselines can run one after another.
+    A flag that exists in the process but is not one of this baseline's ``FLAGS_USED`` is refused.
+    """
+    module = importlib.import_module(module_name(name))
+    allowed = {holder.name for holder in module.FLAGS_USED} | _ALWAYS_ALLOWED
+    FLAGS = flags.FLAGS
+    FLAGS.unparse_flags()
+    try:
+        FLAGS([f"uqbench run {name}", *argv])
+    except flags.Error as err:
+        FLAGS.unparse_flags()
+        raise BaselineError(f"{name}: {err}. Its flags: {_flag_list(allowed)}") from None
+    foreign = sorted(f for f in FLAGS if FLAGS[f].present and f not in allowed)
+    if foreign:
+        FLAGS.unparse_flags()
+        raise BaselineError(
+            f"{name} does not take --{foreign[0]}. Its flags: {_flag_list(allowed)}"
+        )
+    try:
+        return module.run()
+    finally:
+        FLAGS.unparse_flags()
+
+
+def _flag_list(allowed: set[str]) -> str:
+    return " ".join(f"--{f}" for f in sorted(allowed - _ALWAYS_ALLOWED))
+
+
+def flag_help(name: str) -> str:
+    """Help text for the flags baseline ``name`` takes."""
+    module = importlib.import_module(module_name(name))
+    lines = [f"{name}: {describe(name)}", "", "flags:"]
+    for holder in module.FLAGS_USED:
+        flag = flags.FLAGS[holder.name]
+        lines.append(f"  --{flag.name}: {flag.help} (default: {flag.default!r})")
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""Minibatch training of a batch of independent models that share one module.
+
+Every model ``b`` sees its own data ``x[b]`` (a split, a bootstrap, the same data) in its own
+random order; the per-model losses are summed, so gradients (and Adam's moments) stay per model
+and the result equals training each model on its own, only faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from uqbench.training.progress import Progress
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the message names the model and the epoch."""
+
+
+def minibatch_indices(
+    num_models: int, num_examples: int, batch_size: int, generator: torch.Generator
+) -> Iterator[torch.Tensor]:
+    """Yield ``(B, batch)`` index tensors: one independent shuffle per model, in batches."""
+    order = torch.argsort(torch.rand(num_models, num_examples, generator=generator), dim=1)
+    for start in range(0, num_examples, batch_size):
+        yield order[:, start : start + batch_size]
+
+
+def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per-model row selection: ``x`` ``(B, N, ...)``, ``index`` ``(B, b)`` -> ``(B, b, ...)``."""
+    rows = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
+    return x[rows, index.to(x.device)]
+
+
+def train_models(
+    model: nn.Module,
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    generator: torch.Generator,
+    weight_decay: float = 0.0,
+    model_names: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Train all models in ``model`` with Adam (AdamW's decoupled ``weight_decay`` if set);
+    return one history record per epoch.
+
+    ``x`` is ``(B, N, D)`` and ``y`` is ``(B, N)``; ``loss_fn(model, xb, yb)`` returns the ``(B,)``
+    per-model mean losses of a minibatch. Raises :class:`NonFiniteLossError` naming the model
+    (``model_names[b]``) as soon as a loss stops being finite.
+    """
+    if x.dim() != 3 or y.shape != x.shape[:2]:
+        raise ValueError(
+            f"expected x (B, N, D) and y (B, N), got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise ValueError(
+            f"epochs, batch_size and learning_rate must be positive, got {epochs}, {batch_size}, "
+            f"{learning_rate}"
+        )
+    num_models, num_examples = y.shape
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    history = []
+    model.train()
+    for epoch in range(1, epochs + 1):
+        total = torch.zeros(num_models, device=x.device)
+        steps = 0
+        for index in minibatch_indices(num_models, num_examples, batch_size, generator):
+            losses = loss_fn(model, take(x, index), take(y, index))
+            loss = losses.sum()
+            if not torch.isfinite(loss):
+                bad = int(torch.nonzero(~torch.isfinite(losses))[0, 0])
+                name = model_names[bad] if model_names else f"model {bad}"
+                raise NonFiniteLossError(
+                    f"the training loss of {name} became {losses[bad].item()} in epoch {epoch}: "
+                    "lower --learning_rate, check the data for extreme values, or standardise it"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += losses.detach()
+            steps += 1
+        record = {"epoch": epoch, "train/loss": (total / steps).tolist()}
+        history.append(record)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        if progress is not None:
+            progress.update(progress.done + 1, f"loss {float((total / steps).mean()):.3f}")
+    model.eval()
+    return history

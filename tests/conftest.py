@@ -1,0 +1,26 @@
+"""Shared fixtures: where the real benchmark data is, if anywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """``$UQBENCH_DATA_DIR`` or ``../shared/data`` beside the repository, if it holds UCI data."""
+    for candidate in (os.environ.get("UQBENCH_DATA_DIR"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "uci").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("real UCI data not found (set UQBENCH_DATA_DIR or put it at ../shared/data)")
+    return path

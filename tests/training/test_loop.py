@@ -1,0 +1,125 @@
+"""Batched training: models train independently, and failures are reported clearly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from uqbench.models.mlp import MLP
+from uqbench.training.loop import NonFiniteLossError, minibatch_indices, take, train_models
+from uqbench.training.regression import mean_variance_loss
+
+
+def test_minibatches_cover_every_example_once_per_model():
+    batches = list(minibatch_indices(3, 10, 4, torch.Generator().manual_seed(0)))
+    assert [b.shape for b in batches] == [(3, 4), (3, 4), (3, 2)]
+    order = torch.cat(batches, dim=1)
+    for row in order:
+        assert sorted(row.tolist()) == list(range(10))
+    assert not torch.equal(order[0], order[1])
+
+
+def test_take_selects_rows_per_model():
+    x = torch.arange(2 * 4 * 1.0).reshape(2, 4, 1)
+    index = torch.tensor([[3, 0], [1, 1]])
+    assert take(x, index).squeeze(-1).tolist() == [[3.0, 0.0], [5.0, 5.0]]
+
+
+def _train(x, y, seed=0):
+    torch.manual_seed(seed)
+    model = MLP(x.shape[-1], (8,), 2, num_models=x.shape[0])
+    train_models(
+        model,
+        mean_variance_loss(),
+        x,
+        y,
+        epochs=3,
+        batch_size=5,
+        learning_rate=1e-2,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return model
+
+
+def test_a_model_is_unaffected_by_the_other_models_data():
+    torch.manual_seed(1)
+    x, y = torch.randn(2, 20, 3), torch.randn(2, 20)
+    other_x, other_y = x.clone(), y.clone()
+    other_x[1], other_y[1] = torch.randn(20, 3) * 5, torch.randn(20) * 5
+    a, b = _train(x, y), _train(other_x, other_y)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa[0], pb[0])
+        assert not torch.allclose(pa[1], pb[1])
+
+
+def test_training_reduces_the_loss():
+    torch.manual_seed(0)
+    x = torch.rand(2, 200, 1) * 4 - 2
+    y = (2 * x[..., 0]) + 0.1 * torch.randn(2, 200)
+    model = MLP(1, (16,), 2, num_models=2)
+    history = train_models(
+        model,
+        mean_variance_loss(),
+        x,
+        y,
+        epochs=30,
+        batch_size=20,
+        learning_rate=1e-2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    first, last = history[0]["train/loss"], history[-1]["train/loss"]
+    assert all(end < start - 1.0 for start, end in zip(first, last, strict=True))
+
+
+def test_nan_loss_names_the_model_and_epoch():
+    x, y = torch.randn(2, 10, 3), torch.randn(2, 10)
+    y[1, 4] = float("nan")
+    model = MLP(3, (4,), 2, num_models=2)
+    with pytest.raises(NonFiniteLossError, match="split 1 member 0.*epoch 1.*--learning_rate"):
+        train_models(
+            model,
+            mean_variance_loss(),
+            x,
+            y,
+            epochs=2,
+            batch_size=10,
+            learning_rate=1e-3,
+            generator=torch.Generator(),
+            model_names=["split 0 member 0", "split 1 member 0"],
+        )
+
+
+def test_bad_shapes_and_settings_are_refused():
+    model = MLP(3, (4,), 2, num_models=2)
+    with pytest.raises(ValueError, match="expected x"):
+        train_models(
+            model,
+            mean_variance_loss(),
+            torch.randn(2, 10, 3),
+            torch.randn(2, 9),
+            epochs=1,
+            batch_size=2,
+            learning_rate=1e-3,
+            generator=torch.Generator(),
+        )
+    with pytest.raises(ValueError, match="positive"):
+        train_models(
+            model,
+            mean_variance_loss(),
+            torch.randn(2, 10, 3),
+            torch.randn(2, 10),
+            epochs=0,
+            batch_size=2,
+            learning_rate=1e-3,
+            generator=torch.Generator(),
+        )
+
+
+def test_adversarial_loss_adds_a_second_nonnegative_term():
+    torch.manual_seed(0)
+    model = MLP(3, (4,), 2, num_models=2)
+    x, y = torch.randn(2, 10, 3), torch.randn(2, 10)
+    plain = mean_variance_loss()(model, x, y)
+    adversarial = mean_variance_loss(0.05)(model, x, y)
+    # NLL at the adversarial point is at least the clean NLL to first order, so the sum is ~2x.
+    assert (adversarial >= 2 * plain - 1e-3).all()
