@@ -122,3 +122,16 @@ def test_module_runs_as_a_script(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "test rmse" in result.stdout and (out / "summary.json").exists()
+
+
+def test_existing_output_dir_is_refused_before_training(tmp_path, monkeypatch):
+    from uqbench.training import regression
+    from uqbench.training.rundir import RunDirectoryError
+
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    monkeypatch.setattr(regression, "train_models", lambda *a, **k: pytest.fail("trained anyway"))
+    with pytest.raises(RunDirectoryError, match="--overwrite"):
+        baselines.run("uci/ensemble", [*FAST, f"--output_dir={out}"])
+    assert (out / "summary.json").read_text() == "{}"

@@ -7,6 +7,7 @@ ensemble member or a grid point; every replica of a split sees that split's trai
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,12 @@ from uqbench.training.environment import describe_device, peak_memory_mb, select
 from uqbench.training.loop import train_models
 from uqbench.training.progress import Progress, format_seconds
 from uqbench.training.report import format_table
-from uqbench.training.rundir import RunDirectory, build_summary, mean_and_stderr
+from uqbench.training.rundir import (
+    RunDirectory,
+    build_summary,
+    check_output_dir,
+    mean_and_stderr,
+)
 
 TABLE_METRICS = ("rmse", "nll", "crps", "coverage95")
 
@@ -80,13 +86,15 @@ def prepare_task(method: str, validation_fraction: float = 0.0) -> RegressionTas
     if not common.DATASET.value:
         raise ValueError("--dataset is required (e.g. --dataset=boston; `uqbench list` shows all)")
     dataset = common.DATASET.value
-    fraction = validation_fraction
+    select_device(common.DEVICE.value)
+    if common.OUTPUT_DIR.value:
+        check_output_dir(common.OUTPUT_DIR.value, common.OVERWRITE.value)
     first = data.get(
         dataset,
         split=0,
         data_dir=common.DATA_DIR.value,
         download=common.DOWNLOAD.value,
-        validation_fraction=fraction,
+        validation_fraction=validation_fraction,
         seed=common.SEED.value,
     )
     if not isinstance(first, data.RegressionSplit):
@@ -101,7 +109,7 @@ def prepare_task(method: str, validation_fraction: float = 0.0) -> RegressionTas
             dataset,
             split=i,
             data_dir=common.DATA_DIR.value,
-            validation_fraction=fraction,
+            validation_fraction=validation_fraction,
             seed=common.SEED.value,
         )
         for i in split_ids
@@ -223,14 +231,16 @@ def mc_predict(
 
 
 def regression_metrics(
-    member_means: np.ndarray, member_vars: np.ndarray | float, y: np.ndarray, prefix: str = "test"
+    member_means: np.ndarray,
+    member_vars: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    y: np.ndarray,
+    prefix: str = "test",
 ) -> dict[str, float]:
-    """All regression metrics of a uniform mixture of Gaussians (members on axis 0), in the
-    target's original units. NLL is the exact mixture NLL; RMSE, CRPS, coverage and quantile
-    calibration use the mixture's moment-matched Gaussian. One member is a plain Gaussian."""
-    member_means = np.asarray(member_means, dtype=np.float64)
-    member_vars = np.broadcast_to(np.asarray(member_vars, dtype=np.float64), member_means.shape)
-    mean, var = metrics.mixture_mean_variance(member_means, member_vars)
+    """All regression metrics of a uniform mixture of Gaussians (members on axis 0) whose
+    moment-matched mean and variance are ``mean`` and ``var``. NLL is the exact mixture NLL;
+    RMSE, CRPS, coverage and quantile calibration use the moment-matched Gaussian."""
     return {
         f"{prefix}/rmse": metrics.rmse(mean, y),
         f"{prefix}/nll": metrics.mixture_gaussian_nll(member_means, member_vars, y),
@@ -258,9 +268,9 @@ def evaluate_mixture(
     per_split, arrays = [], {"mean": [], "variance": [], "member_means": [], "member_variances": []}
     for i, split in enumerate(task.splits):
         means, variances = split.to_original(member_means[i], member_vars[i])
-        y = split.y_test.astype(np.float64) * split.y_std + split.y_mean
-        per_split.append(regression_metrics(means, variances, y))
         mean, var = metrics.mixture_mean_variance(means, variances)
+        y = split.to_original(split.y_test.astype(np.float64))
+        per_split.append(regression_metrics(means, variances, mean, var, y))
         arrays["mean"].append(mean)
         arrays["variance"].append(var)
         arrays["member_means"].append(means)
@@ -268,7 +278,7 @@ def evaluate_mixture(
     predictions = {key: np.stack(value) for key, value in arrays.items()}
     if not store_members:
         del predictions["member_means"], predictions["member_variances"]
-    predictions["y"] = np.stack([s.y_test * s.y_std + s.y_mean for s in task.splits])
+    predictions["y"] = np.stack([s.to_original(s.y_test) for s in task.splits])
     predictions["index"] = np.stack([s.test_index for s in task.splits])
     return per_split, predictions
 
@@ -302,11 +312,7 @@ def finish_run(
         dataset={"name": task.dataset, "root": Path(common.DATASET.value).name},
         data_hash=data_hash,
         seed=task.seed,
-        split=split_ids[0]
-        if len(split_ids) == 1
-        else "all"
-        if common.SPLIT.value == "all"
-        else split_ids,
+        split=_split_label(split_ids),
         device=describe_device(task.device),
         metrics=metrics_mean,
         timings={
@@ -343,10 +349,15 @@ def finish_run(
     return summary
 
 
+def _split_label(split_ids: list[int]) -> int | str | list[int]:
+    """``summary.json``'s ``split``: the index of a single split, ``all``, or the list run."""
+    if len(split_ids) == 1:
+        return split_ids[0]
+    return "all" if common.SPLIT.value.strip().lower() == "all" else split_ids
+
+
 def combined_hash(hashes: Sequence[str]) -> str:
     """One hash for the files of several splits (the hash of their hashes, in order)."""
-    import hashlib
-
     return hashlib.sha256("".join(hashes).encode()).hexdigest() if len(hashes) > 1 else hashes[0]
 
 

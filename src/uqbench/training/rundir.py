@@ -57,6 +57,17 @@ def dumps(value: Any, indent: int | None = None) -> str:
     )
 
 
+def check_output_dir(path: str | Path, overwrite: bool) -> Path:
+    """Refuse an existing non-empty ``path`` unless ``overwrite``; call before long work starts."""
+    path = Path(path).expanduser().resolve()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
+        raise RunDirectoryError(
+            f"output directory {path} already exists and is not empty: "
+            "choose another --output_dir or pass --overwrite"
+        )
+    return path
+
+
 class RunDirectory:
     """Stages a run's files and publishes them atomically.
 
@@ -65,14 +76,8 @@ class RunDirectory:
     """
 
     def __init__(self, path: str | Path, overwrite: bool = False) -> None:
-        self.path = Path(path).expanduser().resolve()
+        self.path = check_output_dir(path, overwrite)
         self.overwrite = overwrite
-        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
-            if not overwrite:
-                raise RunDirectoryError(
-                    f"output directory {self.path} already exists and is not empty: "
-                    "choose another --output_dir or pass --overwrite"
-                )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.staging = Path(
