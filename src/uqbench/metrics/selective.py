@@ -51,5 +51,7 @@ def accuracy_at_coverage(
     coverage = unit_interval("coverage", coverage)
     probs, labels = probabilities_and_labels(probs, labels)
     conf = _confidence(probs, confidence)
-    keep = np.argsort(-conf, kind="stable")[: int(np.ceil(coverage * len(conf)))]
+    # Round first so that e.g. 0.07 * 100 = 7.000000000000001 keeps 7 examples, not 8.
+    count = int(np.ceil(round(coverage * len(conf), 9)))
+    keep = np.argsort(-conf, kind="stable")[:count]
     return float(np.mean(probs[keep].argmax(axis=1) == labels[keep]))

@@ -1,0 +1,88 @@
+"""Entropy decomposition and disagreement of ensembles (members on axis 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import entropy
+
+import uqbench.metrics as M
+
+
+def random_members(m: int, n: int, k: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).dirichlet(np.ones(k) * 0.7, size=(m, n))
+
+
+def test_entropies_match_scipy():
+    probs = random_members(4, 25, 3, 0)
+    np.testing.assert_allclose(
+        M.predictive_entropy(probs), entropy(probs.mean(axis=0), axis=-1), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        M.expected_entropy(probs), entropy(probs, axis=-1).mean(axis=0), rtol=1e-12
+    )
+    expected_mi = entropy(probs.mean(axis=0), axis=-1) - entropy(probs, axis=-1).mean(axis=0)
+    np.testing.assert_allclose(M.mutual_information(probs), expected_mi, atol=1e-12)
+    assert (M.mutual_information(probs) >= 0).all()
+
+
+def test_zero_log_zero_is_zero():
+    probs = np.array([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]])  # one member, two examples
+    np.testing.assert_allclose(M.predictive_entropy(probs), [0.0, np.log(2)])
+    np.testing.assert_allclose(M.expected_entropy(probs), [0.0, np.log(2)])
+    assert np.isfinite(M.mutual_information(probs)).all()
+
+
+def test_mutual_information_is_zero_when_members_agree():
+    one = random_members(1, 10, 4, 1)
+    probs = np.repeat(one, 5, axis=0)
+    np.testing.assert_allclose(M.mutual_information(probs), 0.0, atol=1e-12)
+    np.testing.assert_allclose(M.predictive_entropy(probs), M.expected_entropy(probs), rtol=1e-12)
+
+
+def test_mutual_information_of_confident_opposite_members_is_log_two():
+    # members [1, 0] and [0, 1]: mean [.5, .5] has entropy log 2; each member has entropy 0
+    probs = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
+    np.testing.assert_allclose(M.mutual_information(probs), [np.log(2)])
+    np.testing.assert_allclose(M.expected_entropy(probs), [0.0])
+
+
+def test_disagreement_hand_case():
+    # top labels: m0 = 0 0 1 1, m1 = 0 1 1 1, m2 = 1 1 1 0
+    # pairs: (0,1) differ on 1 of 4; (0,2) on 3 of 4; (1,2) on 2 of 4 -> mean (.25 + .75 + .5) / 3
+    top = np.array([[0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 0]])
+    probs = np.where(np.eye(2)[top] == 1, 0.8, 0.2)
+    assert M.disagreement(probs) == pytest.approx(0.5)
+    assert M.disagreement(probs[:1]) == 0.0  # one member
+    assert M.disagreement(np.repeat(probs[:1], 3, axis=0)) == 0.0
+
+
+def test_torch_and_numpy_agree():
+    probs = random_members(3, 8, 5, 2)
+    t = torch.from_numpy(probs)
+    for metric in (M.predictive_entropy, M.expected_entropy, M.mutual_information):
+        np.testing.assert_allclose(metric(t), metric(probs))
+    assert M.disagreement(t) == M.disagreement(probs)
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [M.predictive_entropy, M.expected_entropy, M.mutual_information, M.disagreement],
+    ids=lambda f: f.__name__,
+)
+@pytest.mark.parametrize(
+    ("probs", "words"),
+    [
+        (np.full((4, 2), 0.5), ["member_probs", "3 dimension", "(4, 2)"]),
+        (np.full((2, 3, 2), 0.7), ["sum to 1"]),
+        (np.array([[[1.5, -0.5]]]), ["[0, 1]"]),
+        (np.array([[[np.nan, 1.0]]]), ["NaN"]),
+    ],
+    ids=["2d", "row-sum", "range", "nan"],
+)
+def test_bad_member_probs_raise(metric, probs, words):
+    with pytest.raises(ValueError) as info:
+        metric(probs)
+    for word in words:
+        assert word in str(info.value)

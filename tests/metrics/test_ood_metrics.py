@@ -1,0 +1,122 @@
+"""OOD detection (in-distribution positive, higher score = more in-distribution) vs scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+import uqbench.metrics as M
+
+
+def sklearn_reference(scores_in, scores_out):
+    scores = np.r_[scores_in, scores_out]
+    is_in = np.r_[np.ones(len(scores_in)), np.zeros(len(scores_out))]
+    fpr, tpr, _ = roc_curve(is_in, scores, drop_intermediate=False)
+    return {
+        "auroc": roc_auc_score(is_in, scores),
+        "aupr_in": average_precision_score(is_in, scores),
+        "aupr_out": average_precision_score(1 - is_in, -scores),
+        "fpr95": fpr[np.argmax(tpr >= 0.95)],
+    }
+
+
+def ours(scores_in, scores_out):
+    return {
+        "auroc": M.ood_auroc(scores_in, scores_out),
+        "aupr_in": M.ood_aupr_in(scores_in, scores_out),
+        "aupr_out": M.ood_aupr_out(scores_in, scores_out),
+        "fpr95": M.fpr_at_95_tpr(scores_in, scores_out),
+    }
+
+
+CASES = {
+    "continuous": (
+        np.random.default_rng(0).normal(1.0, 1.0, 300),
+        np.random.default_rng(1).normal(0.0, 1.0, 200),
+    ),
+    # rounded scores: many ties inside and across the two groups
+    "ties": (
+        np.round(np.random.default_rng(2).normal(0.5, 1.0, 120), 1),
+        np.round(np.random.default_rng(3).normal(0.0, 1.0, 80), 1),
+    ),
+    "coarse-ties": (
+        np.random.default_rng(4).integers(0, 4, 40).astype(float),
+        np.random.default_rng(5).integers(0, 3, 25).astype(float),
+    ),
+    "twenty-in": (np.arange(20.0), np.array([0.5, 3.0, 10.0, 18.5, -1.0])),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_ood_metrics_match_sklearn(case):
+    scores_in, scores_out = CASES[case]
+    expected = sklearn_reference(scores_in, scores_out)
+    got = ours(scores_in, scores_out)
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], abs=1e-12), key
+
+
+def test_auroc_ties_count_one_half():
+    # in: 1, 2; out: 1, 0. Pairs (in > out): (1,0) (2,1) (2,0) = 3, tie (1,1) = 1/2 -> 3.5 / 4
+    assert M.ood_auroc([1.0, 2.0], [1.0, 0.0]) == pytest.approx(0.875)
+    # all scores equal: every pair is a tie
+    assert M.ood_auroc([0.3] * 5, [0.3] * 7) == pytest.approx(0.5)
+
+
+def test_perfect_and_reversed_separation():
+    scores_in, scores_out = np.array([0.9, 0.8, 0.95]), np.array([0.1, 0.2])
+    assert M.ood_auroc(scores_in, scores_out) == 1.0
+    assert M.ood_aupr_in(scores_in, scores_out) == 1.0
+    assert M.ood_aupr_out(scores_in, scores_out) == 1.0
+    assert M.fpr_at_95_tpr(scores_in, scores_out) == 0.0
+    assert M.ood_auroc(scores_out, scores_in) == 0.0
+    assert M.fpr_at_95_tpr(scores_out, scores_in) == 1.0
+
+
+def test_fpr95_hand_case():
+    # 20 in-distribution scores 1..20: keeping 19/20 = 95% needs threshold 2;
+    # OOD scores 1.5, 2, 30 are accepted at >= 2 -> 2 / 4 (the 0 is rejected)
+    scores_in = np.arange(1.0, 21.0)
+    assert M.fpr_at_95_tpr(scores_in, [1.5, 2.0, 30.0, 0.0]) == pytest.approx(0.5)
+
+
+def test_in_distribution_is_the_positive_class():
+    # swapping the roles turns AUROC into 1 - AUROC and swaps aupr_in with aupr_out
+    scores_in, scores_out = CASES["continuous"]
+    assert M.ood_auroc(scores_out, scores_in) == pytest.approx(
+        1 - M.ood_auroc(scores_in, scores_out)
+    )
+    assert M.ood_aupr_in(-scores_out, -scores_in) == pytest.approx(
+        M.ood_aupr_out(scores_in, scores_out)
+    )
+
+
+def test_torch_and_numpy_agree():
+    scores_in, scores_out = CASES["ties"]
+    expected = ours(scores_in, scores_out)
+    got = ours(torch.from_numpy(scores_in), torch.from_numpy(scores_out))
+    assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [M.ood_auroc, M.ood_aupr_in, M.ood_aupr_out, M.fpr_at_95_tpr],
+    ids=lambda f: f.__name__,
+)
+@pytest.mark.parametrize(
+    ("scores_in", "scores_out", "words"),
+    [
+        ([0.1, np.nan], [0.2], ["scores_in", "NaN"]),
+        ([0.1, 0.2], [[0.2]], ["scores_out", "1 dimension", "(1, 1)"]),
+        ([], [0.2], ["scores_in", "empty"]),
+        ([0.3], [], ["scores_out", "empty"]),
+    ],
+    ids=["nan", "2d", "no-in", "no-out"],
+)
+def test_bad_scores_raise(metric, scores_in, scores_out, words):
+    with pytest.raises(ValueError) as info:
+        metric(scores_in, scores_out)
+    for word in words:
+        assert word in str(info.value)

@@ -1,0 +1,139 @@
+"""accuracy, nll, brier and the shared input checks, against scikit-learn and hand arithmetic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
+
+import uqbench.metrics as M
+
+
+def random_probs(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(k), size=n)
+    labels = rng.integers(0, k, size=n)
+    return probs, labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_accuracy_matches_sklearn(seed):
+    probs, labels = random_probs(200, 4, seed)
+    assert M.accuracy(probs, labels) == pytest.approx(accuracy_score(labels, probs.argmax(1)))
+
+
+def test_accuracy_ties_go_to_lowest_class():
+    probs = np.array([[0.5, 0.5], [0.25, 0.25 + 0.5]])
+    # row 0: tie -> class 0 (correct for label 0); row 1: class 1 (wrong for label 0)
+    assert M.accuracy(probs, [0, 0]) == 0.5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nll_matches_sklearn_log_loss(seed):
+    # Dirichlet(1) probabilities are far above both floors, so no clipping is in play.
+    probs, labels = random_probs(300, 5, seed)
+    assert probs.min() > 1e-6
+    expected = log_loss(labels, probs, labels=list(range(5)))
+    assert M.nll(probs, labels) == pytest.approx(expected, rel=1e-12)
+
+
+def test_nll_single_class_in_labels_matches_sklearn():
+    probs, _ = random_probs(50, 3, 7)
+    labels = np.zeros(50, dtype=int)
+    expected = log_loss(labels, probs, labels=[0, 1, 2])
+    assert M.nll(probs, labels) == pytest.approx(expected, rel=1e-12)
+
+
+def test_nll_exact_zero_and_one_probabilities_are_finite():
+    probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    # perfect predictions: -log 1 = 0
+    assert M.nll(probs, [0, 1]) == 0.0
+    # both confidently wrong: -log(1e-12) = 27.631 nats each
+    assert M.nll(probs, [1, 0]) == pytest.approx(27.631021115928547)
+    assert M.nll(probs, [1, 0]) == pytest.approx(-math.log(1e-12))
+    # one right, one wrong: (0 + 27.631) / 2
+    assert M.nll(probs, [0, 0]) == pytest.approx(27.631021115928547 / 2)
+
+
+def test_brier_matches_sklearn_multiclass():
+    probs, labels = random_probs(100, 3, 3)
+    expected = brier_score_loss(labels, probs, labels=[0, 1, 2], scale_by_half=False)
+    assert M.brier(probs, labels) == pytest.approx(expected, rel=1e-12)
+
+
+def test_brier_hand_case_and_extremes():
+    # row 0: (0.7-1)^2 + 0.2^2 + 0.1^2 = 0.09 + 0.04 + 0.01 = 0.14
+    # row 1: 0.5^2 + (0.5-1)^2 + 0 = 0.5          -> mean 0.32
+    probs = np.array([[0.7, 0.2, 0.1], [0.5, 0.5, 0.0]])
+    assert M.brier(probs, [0, 1]) == pytest.approx(0.32)
+    onehot = np.eye(3)
+    assert M.brier(onehot, [0, 1, 2]) == 0.0  # perfect
+    assert M.brier(onehot, [1, 2, 0]) == pytest.approx(2.0)  # worst
+
+
+def test_perfect_and_worst_accuracy():
+    onehot = np.eye(4)
+    assert M.accuracy(onehot, [0, 1, 2, 3]) == 1.0
+    assert M.accuracy(onehot, [1, 2, 3, 0]) == 0.0
+
+
+PROB_METRICS = [M.accuracy, M.nll, M.brier, M.ece, M.adaptive_ece, M.classwise_ece, M.aurc]
+
+
+@pytest.mark.parametrize("metric", PROB_METRICS, ids=lambda f: f.__name__)
+def test_torch_and_numpy_give_the_same_result(metric):
+    probs, labels = random_probs(64, 3, 11)
+    from_numpy = metric(probs, labels)
+    from_torch = metric(torch.from_numpy(probs), torch.from_numpy(labels))
+    from_torch32 = metric(torch.from_numpy(probs).float(), torch.from_numpy(labels))
+    assert from_torch == pytest.approx(from_numpy, rel=1e-12, abs=1e-15)
+    assert from_torch32 == pytest.approx(from_numpy, rel=1e-5, abs=1e-6)
+    # requires_grad tensors are accepted too
+    assert metric(torch.from_numpy(probs).requires_grad_(), labels) == pytest.approx(from_numpy)
+
+
+@pytest.mark.parametrize("metric", PROB_METRICS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    ("probs", "labels", "words"),
+    [
+        (np.full((3, 2), 0.5), [0, 1], ["shape (3, 2)", "shape (2,)"]),
+        (np.array([0.5, 0.5]), [0], ["2 dimension", "(2,)"]),
+        (np.array([[0.5, np.nan], [0.5, 0.5]]), [0, 1], ["NaN"]),
+        (np.array([[0.7, 0.7], [0.5, 0.5]]), [0, 1], ["sum to 1"]),
+        (np.array([[1.2, -0.2], [0.5, 0.5]]), [0, 1], ["[0, 1]"]),
+        (np.full((2, 3), 1 / 3), [0, 3], ["[0, 3)", "3"]),
+        (np.full((2, 3), 1 / 3), [-1, 0], ["[0, 3)", "-1"]),
+        (np.full((2, 3), 1 / 3), [0.5, 1], ["integer"]),
+        (np.full((2, 3), 1 / 3), [[0, 1]], ["1-D", "(1, 2)"]),
+        (np.zeros((0, 3)), [], ["empty"]),
+    ],
+    ids=[
+        "labels-length",
+        "probs-1d",
+        "nan",
+        "row-sum",
+        "out-of-unit",
+        "label-too-big",
+        "label-negative",
+        "label-fraction",
+        "labels-2d",
+        "empty",
+    ],
+)
+def test_bad_inputs_raise_value_error_naming_the_problem(metric, probs, labels, words):
+    with pytest.raises(ValueError) as info:
+        metric(probs, labels)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_describe_lists_every_public_metric_with_a_line():
+    described = dict(M.describe())
+    assert sorted(described) == sorted(M.__all__)
+    assert M.names() == sorted(M.__all__)
+    for name, line in described.items():
+        assert line.strip(), name
+        assert callable(getattr(M, name))

@@ -1,0 +1,96 @@
+"""Risk-coverage curve, AURC and accuracy at coverage on hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import uqbench.metrics as M
+
+
+def binary(conf, correct):
+    """Two-class probabilities with top-label confidence ``conf`` and labels making the top label
+    right where ``correct`` is 1."""
+    conf = np.asarray(conf, dtype=float)
+    probs = np.c_[conf, 1 - conf]
+    labels = np.where(np.asarray(correct) == 1, 0, 1)
+    return probs, labels
+
+
+def test_aurc_four_examples_without_ties():
+    # confidences 0.9, 0.8, 0.7, 0.6 with correct 1, 0, 1, 0:
+    # risk of the k most confident: 0/1, 1/2, 1/3, 2/4
+    # AURC = (0 + 0.5 + 0.33333 + 0.5) / 4 = 0.33333
+    probs, labels = binary([0.7, 0.9, 0.6, 0.8], [1, 1, 0, 0])
+    coverage, risk = M.risk_coverage_curve(probs, labels)
+    np.testing.assert_allclose(coverage, [0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(risk, [0.0, 0.5, 1 / 3, 0.5])
+    assert M.aurc(probs, labels) == pytest.approx(1 / 3)
+
+
+def test_risk_coverage_with_ties_accepts_tied_examples_together():
+    # confidences 0.9, 0.7, 0.7, 0.6 with correct 1, 0, 1, 1:
+    # points: accept {0.9} -> (0.25, 0); accept both 0.7 -> (0.75, 1/3); all -> (1.0, 1/4)
+    # AURC = 0.25 * 0 + 0.5 * 1/3 + 0.25 * 1/4 = 0.229167
+    probs, labels = binary([0.9, 0.7, 0.7, 0.6], [1, 0, 1, 1])
+    coverage, risk = M.risk_coverage_curve(probs, labels)
+    np.testing.assert_allclose(coverage, [0.25, 0.75, 1.0])
+    np.testing.assert_allclose(risk, [0.0, 1 / 3, 0.25])
+    assert M.aurc(probs, labels) == pytest.approx(0.5 / 3 + 0.0625)
+    # the order of tied examples does not matter
+    swapped, swapped_labels = binary([0.9, 0.7, 0.7, 0.6], [1, 1, 0, 1])
+    assert M.aurc(swapped, swapped_labels) == pytest.approx(M.aurc(probs, labels))
+
+
+def test_aurc_all_tied_is_the_error_rate():
+    probs, labels = binary([0.8] * 5, [1, 0, 1, 1, 0])
+    coverage, risk = M.risk_coverage_curve(probs, labels)
+    np.testing.assert_allclose(coverage, [1.0])
+    np.testing.assert_allclose(risk, [0.4])
+    assert M.aurc(probs, labels) == pytest.approx(0.4)
+
+
+def test_aurc_perfect_and_worst():
+    probs, labels = binary([0.9, 0.8, 0.7], [1, 1, 1])
+    assert M.aurc(probs, labels) == 0.0
+    probs, labels = binary([0.9, 0.8, 0.7], [0, 0, 0])
+    assert M.aurc(probs, labels) == 1.0
+
+
+def test_custom_confidence_orders_the_examples():
+    # max probability says 0.9 first, but the given confidence reverses the order:
+    # accept wrong (0.6) first, then right ones: risks 1, 1/2, 1/3 -> AURC (1 + .5 + .3333) / 3
+    probs, labels = binary([0.9, 0.8, 0.6], [1, 1, 0])
+    assert M.aurc(probs, labels, confidence=[0.1, 0.2, 0.3]) == pytest.approx(11 / 18)
+    assert M.aurc(probs, labels) == pytest.approx((0 + 0 + 1 / 3) / 3)
+
+
+def test_accuracy_at_coverage_hand_case():
+    # sorted by confidence: correct 1, 0, 1, 0 (as in the AURC case)
+    probs, labels = binary([0.7, 0.9, 0.6, 0.8], [1, 1, 0, 0])
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.5) == pytest.approx(0.5)
+    # ceil(0.6 * 4) = 3 examples: 2 of 3 right
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.6) == pytest.approx(2 / 3)
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.25) == 1.0
+
+
+def test_accuracy_at_coverage_keeps_exactly_coverage_times_n():
+    # 100 examples, the 7 most confident right and the rest wrong: 7% coverage -> accuracy 1
+    conf = np.linspace(0.99, 0.51, 100)
+    probs, labels = binary(conf, [1] * 7 + [0] * 93)
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.07) == 1.0
+
+
+@pytest.mark.parametrize("coverage", [0.0, 1.0, -0.5, 1.5])
+def test_coverage_outside_unit_interval_raises(coverage):
+    probs, labels = binary([0.9, 0.8], [1, 0])
+    with pytest.raises(ValueError, match="coverage"):
+        M.accuracy_at_coverage(probs, labels, coverage=coverage)
+
+
+def test_confidence_of_the_wrong_length_raises():
+    probs, labels = binary([0.9, 0.8, 0.7], [1, 0, 1])
+    with pytest.raises(ValueError, match=r"confidence has shape \(2,\).*probs has shape \(3, 2\)"):
+        M.aurc(probs, labels, confidence=[0.1, 0.2])
+    with pytest.raises(ValueError, match="NaN"):
+        M.risk_coverage_curve(probs, labels, confidence=[0.1, np.nan, 0.2])
