@@ -9,24 +9,31 @@ ENV_VAR = "UQBENCH_DATA_DIR"
 
 
 class DataError(ValueError):
-    """A data set cannot be loaded; the message says what is missing and what to do."""
+    """A data set cannot be loaded; the message says what is wrong and what to do about it."""
 
 
-def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """The data directory: the argument, else ``$UQBENCH_DATA_DIR``, else
-    ``$XDG_CACHE_HOME/uqbench/data`` (``~/.cache/uqbench/data``). Never created here."""
-    if data_dir:
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory, chosen in this order:
+
+    1. ``data_dir`` (the ``--data_dir`` flag), if given and not empty;
+    2. ``$UQBENCH_DATA_DIR``, if set and not empty;
+    3. ``$XDG_CACHE_HOME/uqbench/data``, or ``~/.cache/uqbench/data`` when ``XDG_CACHE_HOME``
+       is unset.
+
+    ``~`` is expanded. Nothing is created here; only a download creates the folder.
+    """
+    if data_dir is not None and os.fspath(data_dir):
         return Path(data_dir).expanduser()
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "uqbench" / "data"
+    return Path(cache).expanduser() / "uqbench" / "data"
 
 
-def data_dir_origin(data_dir: str | Path | None = None) -> str:
-    """How the data directory was chosen, for error messages."""
-    if data_dir:
-        return "from --data_dir"
+def data_dir_origin(data_dir: str | os.PathLike | None = None) -> str:
+    """How :func:`resolve_data_dir` chose the directory, worded for error messages."""
+    if data_dir is not None and os.fspath(data_dir):
+        return "given by --data_dir / data_dir="
     if os.environ.get(ENV_VAR):
-        return f"from ${ENV_VAR}"
-    return f"the default; set --data_dir or ${ENV_VAR}"
+        return f"given by ${ENV_VAR}"
+    return f"the default cache folder, because neither --data_dir nor ${ENV_VAR} is set"

@@ -1,8 +1,23 @@
-"""One registry of data sets: ``get(name, split=...)``, ``names()``, ``describe()``."""
+"""One registry of data sets: ``get(name, split=...)``, ``names()``, ``describe()``,
+``num_splits()``.
+
+A name is one of :func:`names` (any case), a UCI folder name (``bostonHousing``, ...), or a path
+to a folder in the UCI layout (a string containing a path separator, or an existing directory;
+registered names win over a directory of the same name in the working directory).
+
+Built-in regression sets (no files needed) follow the UCI protocol: 20 seeded random 90/10
+train/test splits, 50 hidden units, 40 epochs, dropout rates (0.005, 0.01, 0.05, 0.1), and a
+grid of noise precisions ``tau`` (in original target units) around 1 / the noise variance:
+
+- ``diabetes``: the residual std of a linear fit is about 54, so tau in (1.5e-4, 3e-4, 6e-4);
+- ``friedman1``: noise std 1, so tau in (0.25, 0.5, 1.0);
+- ``gap1d``: mean noise variance about 0.39, so tau in (1, 2, 4) (see ``synthetic``).
+"""
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,35 +26,48 @@ import numpy as np
 
 from uqbench.data import synthetic, tabular, uci
 from uqbench.data.paths import DataError
-from uqbench.data.splits import RegressionSplit, array_hash, random_splits, standardised_split
+from uqbench.data.splits import (
+    RegressionSplit,
+    array_hash,
+    check_fraction,
+    random_splits,
+    standardised_split,
+)
 from uqbench.data.tabular import ClassificationSplit
 
+KINDS = ("regression", "classification")
 BUILTIN_SPLITS = 20
 BUILTIN_DROPOUT_RATES = (0.005, 0.01, 0.05, 0.1)
+
+Loader = Callable[..., RegressionSplit | ClassificationSplit]
 
 
 @dataclass(frozen=True)
 class Entry:
+    """A registered data set: its kind, a one-line description, ``load(split, data_dir,
+    validation_fraction, seed, download)`` and ``num_splits(data_dir)``."""
+
     kind: str
     description: str
-    load: Callable[..., RegressionSplit | ClassificationSplit]
-    num_splits: Callable[[str | Path | None], int]
+    load: Loader
+    num_splits: Callable[[str | os.PathLike | None], int]
 
 
-def _check_split(name: str, split: int) -> None:
-    if not 0 <= split < BUILTIN_SPLITS:
+def _check_split(name: str, split: int, total: int) -> None:
+    if not 0 <= split < total:
         raise DataError(
-            f"{name} has {BUILTIN_SPLITS} splits (0 to {BUILTIN_SPLITS - 1}); split {split} does not exist"
+            f"{name} has {total} splits, numbered 0 to {total - 1}; split={split} does not exist"
         )
 
 
 def _builtin_regression(
-    name: str, arrays: Callable, splits: Callable, taus: tuple[float, ...]
-) -> Callable:
-    def load(
-        split: int, data_dir, validation_fraction: float, seed: int, download: bool
-    ) -> RegressionSplit:
-        _check_split(name, split)
+    name: str,
+    arrays: Callable[[], tuple[np.ndarray, ...]],
+    splits: Callable[[], list[tuple[np.ndarray, np.ndarray]]],
+    taus: tuple[float, ...],
+) -> Loader:
+    def load(split, data_dir, validation_fraction, seed, download) -> RegressionSplit:
+        _check_split(name, split, BUILTIN_SPLITS)
         x, y = arrays()[:2]
         train, test = splits()[split]
         return standardised_split(
@@ -52,7 +80,9 @@ def _builtin_regression(
             num_splits=BUILTIN_SPLITS,
             validation_fraction=validation_fraction,
             seed=seed,
-            data_hash=array_hash(x, y),
+            data_hash=array_hash(x, y, train, test),
+            n_hidden=50,
+            n_epochs=40,
             dropout_rates=BUILTIN_DROPOUT_RATES,
             tau_values=taus,
         )
@@ -60,81 +90,74 @@ def _builtin_regression(
     return load
 
 
-def _builtin_classification(name: str) -> Callable:
-    def load(
-        split: int, data_dir, validation_fraction: float, seed: int, download: bool
-    ) -> ClassificationSplit:
-        _check_split(name, split)
+def _builtin_classification(name: str) -> Loader:
+    def load(split, data_dir, validation_fraction, seed, download) -> ClassificationSplit:
+        _check_split(name, split, BUILTIN_SPLITS)
         return tabular.classification_split(name, split, BUILTIN_SPLITS, validation_fraction, seed)
 
     return load
 
 
-def _uci(name: str) -> Callable:
-    def load(
-        split: int, data_dir, validation_fraction: float, seed: int, download: bool
-    ) -> RegressionSplit:
+def _uci_entry(name: str, description: str) -> Entry:
+    def load(split, data_dir, validation_fraction, seed, download) -> RegressionSplit:
         return uci.load(name, split, data_dir, validation_fraction, seed, download)
 
-    return load
+    return Entry("regression", description, load, lambda data_dir: uci.num_splits(name, data_dir))
 
 
-def _fixed(count: int) -> Callable[[str | Path | None], int]:
+def _fixed(count: int) -> Callable[[str | os.PathLike | None], int]:
     return lambda data_dir: count
 
 
 REGISTRY: dict[str, Entry] = {
-    short: Entry(
-        "regression",
-        f"UCI {uci.DESCRIPTIONS[short]}, standard splits (needs <data_dir>/uci/{folder})",
-        _uci(short),
-        lambda data_dir, short=short: uci.num_splits(short, data_dir),
+    short: _uci_entry(
+        short,
+        f"UCI {uci.DESCRIPTIONS[short]}, {uci.SPLITS[short]} standard splits "
+        f"(needs <data_dir>/uci/{folder}; --download fetches it)",
     )
     for short, folder in uci.FOLDERS.items()
 }
-REGISTRY.update(
-    {
-        "diabetes": Entry(
-            "regression",
-            "scikit-learn diabetes, 442 x 10, 20 random 90/10 splits (built in)",
-            _builtin_regression(
-                "diabetes",
-                tabular.diabetes,
-                lambda: random_splits(442, BUILTIN_SPLITS, 0.1, seed=0),
-                (1.5e-4, 3e-4, 6e-4),
-            ),
-            _fixed(BUILTIN_SPLITS),
-        ),
-        "friedman1": Entry(
-            "regression",
-            "Friedman #1 synthetic, 1,000 x 10, noise 1, 20 random 90/10 splits (built in)",
-            _builtin_regression(
-                "friedman1",
-                tabular.friedman1,
-                lambda: random_splits(1000, BUILTIN_SPLITS, 0.1, seed=0),
-                (0.25, 0.5, 1.0),
-            ),
-            _fixed(BUILTIN_SPLITS),
-        ),
-        "gap1d": Entry(
-            "regression",
-            "synthetic 1-D x sin(x), heteroscedastic noise, test includes a gap (built in)",
-            _builtin_regression(
-                "gap1d",
-                synthetic.gap1d,
-                lambda: synthetic.gap1d_splits(BUILTIN_SPLITS),
-                (1.0, 2.0, 4.0),
-            ),
-            _fixed(BUILTIN_SPLITS),
-        ),
-    }
+REGISTRY["diabetes"] = Entry(
+    "regression",
+    "scikit-learn diabetes progression, 442 x 10, 20 random 90/10 splits (built in)",
+    _builtin_regression(
+        "diabetes",
+        tabular.diabetes,
+        lambda: random_splits(442, BUILTIN_SPLITS, 0.1, seed=0),
+        (1.5e-4, 3e-4, 6e-4),
+    ),
+    _fixed(BUILTIN_SPLITS),
+)
+REGISTRY["friedman1"] = Entry(
+    "regression",
+    "Friedman #1 synthetic (scikit-learn, seed 0), 1,000 x 10, noise std 1, "
+    "20 random 90/10 splits (built in)",
+    _builtin_regression(
+        "friedman1",
+        tabular.friedman1,
+        lambda: random_splits(1000, BUILTIN_SPLITS, 0.1, seed=0),
+        (0.25, 0.5, 1.0),
+    ),
+    _fixed(BUILTIN_SPLITS),
+)
+REGISTRY["gap1d"] = Entry(
+    "regression",
+    "synthetic 1-D y = x sin x + heteroscedastic noise, train on [-4,-1]U[1,4] (360), "
+    "test 40 + 100 probes over [-5,5] incl. the gap, 20 splits (built in)",
+    _builtin_regression(
+        "gap1d",
+        synthetic.gap1d,
+        lambda: synthetic.gap1d_splits(BUILTIN_SPLITS),
+        synthetic.GAP1D_TAUS,
+    ),
+    _fixed(BUILTIN_SPLITS),
 )
 for _name, _text in {
     "iris": "scikit-learn iris, 150 x 4, 3 classes",
     "breast_cancer": "scikit-learn breast cancer Wisconsin, 569 x 30, 2 classes",
-    "wine_recognition": "scikit-learn wine recognition, 178 x 13, 3 classes",
-    "digits": "scikit-learn 8x8 digits, 1,797 images, 10 classes",
-    "two_moons": "synthetic two moons, 1,000 x 2, 2 classes",
+    "wine_recognition": "scikit-learn wine recognition (not UCI wine), 178 x 13, 3 classes",
+    "digits": "scikit-learn 8x8 digits, 1,797 x 64 (image_shape 1x8x8), 10 classes",
+    "two_moons": "synthetic two moons (scikit-learn, noise 0.1, seed 0), 1,000 x 2, 2 classes",
 }.items():
     REGISTRY[_name] = Entry(
         "classification",
@@ -145,60 +168,85 @@ for _name, _text in {
 
 
 def names(kind: str | None = None) -> list[str]:
-    """Registered data set names, optionally only ``regression`` or ``classification`` ones."""
-    if kind not in (None, "regression", "classification"):
-        raise ValueError(f"kind must be regression or classification, got {kind!r}")
+    """Registered data set names (sorted), optionally only the ``regression`` or
+    ``classification`` ones."""
+    if kind is not None and kind not in KINDS:
+        raise DataError(f"kind must be one of {', '.join(KINDS)} or None, got {kind!r}")
     return sorted(n for n, e in REGISTRY.items() if kind is None or e.kind == kind)
 
 
 def describe() -> list[tuple[str, str, str]]:
-    """``(name, kind, one-line description)`` of every registered data set."""
+    """``(name, kind, one-line description)`` of every registered data set, sorted by name."""
     return [(n, REGISTRY[n].kind, REGISTRY[n].description) for n in names()]
 
 
-def _resolve(name: str) -> tuple[str, Entry]:
-    short = uci.canonical(name) or name
+def _looks_like_path(name: str) -> bool:
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return any(s in name for s in separators) or Path(name).expanduser().is_dir()
+
+
+def _resolve(name: str | os.PathLike) -> tuple[str, Entry]:
+    """``(key, entry)`` for a registered name, a UCI folder name or a folder path."""
+    if not isinstance(name, str | os.PathLike):
+        raise DataError(f"a data set name must be a string or a path, got {name!r}")
+    name = os.fspath(name)
+    short = uci.canonical(name) or name.lower()
     if short in REGISTRY:
         return short, REGISTRY[short]
-    path = Path(name).expanduser()
-    if path.is_dir() or "/" in name or "\\" in name:
+    if name and _looks_like_path(name):
+        path = Path(name).expanduser()
         if not path.is_dir():
-            raise DataError(f"--dataset={name} looks like a path, but no such folder exists")
-        return str(path), Entry(
-            "regression",
-            "a folder in the UCI layout",
-            _uci(str(path)),
-            lambda data_dir, p=str(path): uci.num_splits(p, data_dir),
-        )
-    close = difflib.get_close_matches(name, list(REGISTRY) + list(uci.FOLDERS.values()), n=3)
-    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise DataError(
+                f"data set {name!r} looks like a path, but {path.resolve()} is not a folder; "
+                "give a folder in the UCI layout (data.txt, index_features.txt, "
+                "index_target.txt, index_train_<i>.txt, index_test_<i>.txt) or one of: "
+                + ", ".join(names())
+            )
+        return str(path), _uci_entry(str(path), f"a folder in the UCI layout: {path}")
+    candidates = [*REGISTRY, *uci.FOLDERS.values()]
+    by_lower = {c.lower(): c for c in candidates}
+    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, n=3)]
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise DataError(
-        f"unknown data set {name!r}.{hint} Known: {', '.join(names())} "
-        "(or pass a path to a folder in the UCI layout)"
+        f"unknown data set {name!r}.{hint} Known: {', '.join(names())}; UCI folder names "
+        f"({', '.join(uci.FOLDERS.values())}) work too, and so does a path to a folder in the "
+        "UCI layout. `uqbench list datasets` describes them."
     )
 
 
-def num_splits(name: str, data_dir: str | Path | None = None) -> int:
-    """How many standard splits data set ``name`` has."""
+def num_splits(name: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> int:
+    """How many standard splits data set ``name`` has (20 for the built-in sets and most UCI
+    sets, 5 for protein; for a folder, its ``n_splits.txt`` or number of index files)."""
     _, entry = _resolve(name)
     return entry.num_splits(data_dir)
 
 
 def get(
-    name: str,
+    name: str | os.PathLike,
     *,
     split: int = 0,
-    data_dir: str | Path | None = None,
+    data_dir: str | os.PathLike | None = None,
     validation_fraction: float = 0.0,
     seed: int = 0,
     download: bool = False,
 ) -> RegressionSplit | ClassificationSplit:
-    """Split ``split`` of data set ``name`` (a registered name, a UCI folder name, or a path to a
-    folder in the UCI layout), standardised with training statistics; ``validation_fraction``
-    of the training part is held out by a permutation seeded with ``(seed, split)``."""
+    """Split ``split`` (an int in ``[0, num_splits(name))``) of data set ``name``.
+
+    Regression sets give a :class:`RegressionSplit`, classification sets a
+    :class:`ClassificationSplit`. Inputs (and regression targets) are standardised with the
+    statistics of the rows trained on. ``validation_fraction`` of the training part is held out
+    as the validation set by a permutation seeded with ``(seed, split)`` (0.0: an empty
+    validation set); the test part depends only on ``split``. ``data_dir`` is resolved by
+    :func:`resolve_data_dir`; ``download=True`` fetches missing UCI files first. Every problem
+    with the request or the files raises :class:`DataError` saying what to do.
+    """
     _, entry = _resolve(name)
-    if not isinstance(split, int | np.integer) or isinstance(split, bool):
-        raise DataError(f"split must be an integer, got {split!r}")
-    if not 0 <= validation_fraction < 1:
-        raise DataError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    return entry.load(int(split), data_dir, validation_fraction, seed, download)
+    if isinstance(split, bool) or not isinstance(split, int | np.integer):
+        raise DataError(
+            f"split must be an integer (0 to num_splits(name) - 1), got {split!r}; "
+            "to use every split, loop over range(num_splits(name))"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    fraction = check_fraction(validation_fraction)
+    return entry.load(int(split), data_dir, fraction, int(seed), bool(download))
