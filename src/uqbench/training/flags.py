@@ -7,11 +7,11 @@ imported into one process (tests, the demo) without ``DuplicateFlagError`` or le
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from absl import flags
+from absl import app, flags
 
 DATASET = flags.DEFINE_string(
     "dataset", None, "Data set name (see `uqbench list`) or path to a folder in a supported layout."
@@ -86,3 +86,14 @@ def default_output_dir(method: str, dataset: str) -> Path:
     """``runs/<method>/<dataset>-<YYYYmmdd-HHMMSS>`` under the current directory."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return Path("runs") / method / f"{Path(dataset).name}-{stamp}"
+
+
+def run_as_script(run: Callable[[], object]) -> None:
+    """``python -m uqbench.baselines...``: parse the command line with absl, then call ``run``."""
+
+    def main(argv: list[str]) -> None:
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        run()
+
+    app.run(main)

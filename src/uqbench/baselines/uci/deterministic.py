@@ -9,8 +9,6 @@ targets, metrics in the original units. All requested splits train at once as on
 
 from __future__ import annotations
 
-from absl import app
-
 from uqbench.training import flags as common
 from uqbench.training import regression
 
@@ -53,11 +51,5 @@ def run() -> dict:
     )
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    run()
-
-
 if __name__ == "__main__":
-    app.run(main)
+    common.run_as_script(run)

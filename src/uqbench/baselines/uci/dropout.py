@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from absl import app, flags
+from absl import flags
 
 from uqbench import metrics
 from uqbench.models.mlp import MLP
@@ -200,11 +200,5 @@ def run() -> dict:
     )
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    run()
-
-
 if __name__ == "__main__":
-    app.run(main)
+    common.run_as_script(run)

@@ -12,7 +12,7 @@ batched network (see ``uqbench.training.regression.train_mean_variance_networks`
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
 from uqbench.training import flags as common
 from uqbench.training import regression
@@ -64,11 +64,5 @@ def run() -> dict:
     )
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    run()
-
-
 if __name__ == "__main__":
-    app.run(main)
+    common.run_as_script(run)
