@@ -114,3 +114,94 @@ def test_classwise_ece_perfect_is_zero():
 def test_num_bins_must_be_positive(metric):
     with pytest.raises(ValueError, match="num_bins"):
         metric(SIX_PROBS, SIX_LABELS, num_bins=0)
+
+
+def test_ece_confidence_on_a_bin_edge_belongs_to_the_bin_it_closes():
+    # 25 bins: 0.28 = 7/25 closes bin (0.24, 0.28], so it shares a bin with 0.27.
+    # one bin {0.28 right, 0.27 wrong}: |1/2 - 0.275| = 0.225
+    # (a split into two bins would give (|1 - 0.28| + |0 - 0.27|) / 2 = 0.495)
+    probs = np.array([[0.28, 0.24, 0.24, 0.24], [0.27, 0.25, 0.24, 0.24]])
+    assert M.ece(probs, [0, 1], num_bins=25) == pytest.approx(0.225)
+
+
+@pytest.mark.parametrize("num_bins", [1, 2, 7, 10, 15, 25, 29, 41, 100])
+def test_every_edge_b_over_b_is_right_closed(num_bins):
+    # for each edge b/B, the confidences b/B (outcome 1) and (b - 1/2)/B (outcome 0) must share
+    # the bin (b-1)/B .. b/B, giving |1 - b/B - (b - 1/2)/B| / 2; two bins would give
+    # (|1 - b/B| + (b - 1/2)/B) / 2
+    from uqbench.metrics.calibration import binned_calibration_error
+
+    for b in range(1, num_bins + 1):
+        confidence = np.array([b / num_bins, (b - 0.5) / num_bins])
+        expected = abs(1 - confidence.sum()) / 2
+        got = binned_calibration_error(confidence, np.array([1.0, 0.0]), num_bins)
+        assert got == pytest.approx(expected, abs=1e-15), (num_bins, b)
+
+
+def test_confidence_zero_falls_in_the_first_bin():
+    # classwise ECE, 2 bins, class 1 probabilities 0, 0.5 (both in the first bin (0, 0.5]),
+    # indicators 0, 1 -> |1/2 - 1/4| = 0.25; class 0 probabilities 1, 0.5 in bins 2 and 1,
+    # indicators 1, 0 -> (|1 - 1| + |0 - 0.5|) / 2 = 0.25; mean 0.25
+    probs = np.array([[1.0, 0.0], [0.5, 0.5]])
+    assert M.classwise_ece(probs, [0, 1], num_bins=2) == pytest.approx(0.25)
+
+
+def reference_binned_error(confidence, outcome, num_bins):
+    """Independent reference: per-bin means from sklearn's calibration_curve (right-closed
+    uniform bins, empty bins dropped) weighted by np.histogram counts (which differ from
+    right-closed bins only for values exactly on an edge, absent in random data)."""
+    from sklearn.calibration import calibration_curve
+
+    prob_true, prob_pred = calibration_curve(
+        outcome, confidence, n_bins=num_bins, strategy="uniform"
+    )
+    counts, _ = np.histogram(confidence, bins=np.linspace(0, 1, num_bins + 1))
+    counts = counts[counts > 0]
+    return float(np.sum(counts / len(confidence) * np.abs(prob_true - prob_pred)))
+
+
+@pytest.mark.parametrize(("seed", "num_bins"), [(0, 15), (1, 15), (2, 10), (3, 4)])
+def test_ece_and_classwise_ece_match_sklearn_calibration_curve(seed, num_bins):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(4) * 0.5, size=400)
+    labels = np.array([rng.choice(4, p=p) for p in probs])  # roughly calibrated
+    labels[:40] = rng.integers(0, 4, size=40)  # and some noise
+    confidence, correct = probs.max(axis=1), (probs.argmax(axis=1) == labels).astype(int)
+    expected = reference_binned_error(confidence, correct, num_bins)
+    assert M.ece(probs, labels, num_bins=num_bins) == pytest.approx(expected, abs=1e-12)
+    expected_classwise = np.mean(
+        [reference_binned_error(probs[:, k], (labels == k).astype(int), num_bins) for k in range(4)]
+    )
+    assert M.classwise_ece(probs, labels, num_bins=num_bins) == pytest.approx(
+        expected_classwise, abs=1e-12
+    )
+
+
+def test_adaptive_ece_bins_hold_equal_numbers_of_examples():
+    # 6 examples, 3 bins of 2 over sorted confidences .55 .6 | .7 .75 | .9 .95
+    # correct:                                          0  1 |  1  1  |  1  0
+    # gaps: |.5 - .575| = .075, |1 - .725| = .275, |.5 - .925| = .425 -> mean .258333
+    conf = np.array([0.95, 0.55, 0.7, 0.9, 0.6, 0.75])
+    correct = np.array([0, 0, 1, 1, 1, 1])
+    probs = np.c_[conf, 1 - conf]
+    labels = np.where(correct == 1, 0, 1)
+    assert M.adaptive_ece(probs, labels, num_bins=3) == pytest.approx((0.075 + 0.275 + 0.425) / 3)
+
+
+@pytest.mark.parametrize("metric", [M.ece, M.adaptive_ece, M.classwise_ece])
+@pytest.mark.parametrize("num_bins", [2.5, True, -3, "15"])
+def test_num_bins_must_be_a_positive_integer(metric, num_bins):
+    with pytest.raises(ValueError, match="num_bins must be an integer"):
+        metric(SIX_PROBS, SIX_LABELS, num_bins=num_bins)
+
+
+@pytest.mark.parametrize("metric", [M.ece, M.adaptive_ece, M.classwise_ece])
+def test_calibration_errors_are_order_free_and_in_unit_interval(metric):
+    rng = np.random.default_rng(9)
+    probs = rng.dirichlet(np.ones(3), size=50)
+    labels = rng.integers(0, 3, size=50)
+    value = metric(probs, labels)
+    assert 0.0 <= value <= 1.0
+    if metric is not M.adaptive_ece:  # equal-mass groups depend on how ties are cut
+        perm = rng.permutation(50)
+        assert metric(probs[perm], labels[perm]) == pytest.approx(value, abs=1e-14)

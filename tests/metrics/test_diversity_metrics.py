@@ -86,3 +86,28 @@ def test_bad_member_probs_raise(metric, probs, words):
         metric(probs)
     for word in words:
         assert word in str(info.value)
+
+
+def test_disagreement_matches_pairwise_sklearn_accuracy():
+    from sklearn.metrics import accuracy_score
+
+    probs = random_members(5, 40, 4, 3)
+    top = probs.argmax(axis=2)
+    pairs = [1 - accuracy_score(top[a], top[b]) for a in range(5) for b in range(a + 1, 5)]
+    assert M.disagreement(probs) == pytest.approx(np.mean(pairs), rel=1e-12)
+
+
+def test_entropies_in_nats_of_uniform_predictions():
+    # K uniform classes: entropy log K; two members agreeing on it: mutual information 0
+    probs = np.full((2, 3, 4), 0.25)
+    np.testing.assert_allclose(M.predictive_entropy(probs), np.log(4) * np.ones(3))
+    np.testing.assert_allclose(M.expected_entropy(probs), np.log(4) * np.ones(3))
+    np.testing.assert_allclose(M.mutual_information(probs), 0.0, atol=1e-15)
+
+
+def test_per_example_outputs_are_float64_arrays():
+    probs = torch.from_numpy(random_members(3, 6, 2, 4)).float()
+    for metric in (M.predictive_entropy, M.expected_entropy, M.mutual_information):
+        out = metric(probs)
+        assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (6,)
+    assert type(M.disagreement(probs)) is float

@@ -120,3 +120,58 @@ def test_bad_scores_raise(metric, scores_in, scores_out, words):
         metric(scores_in, scores_out)
     for word in words:
         assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("n_in", "n_out", "seed"),
+    [
+        (1, 1, 0),
+        (1, 5, 1),
+        (2, 3, 2),
+        (19, 7, 3),
+        (20, 20, 4),
+        (21, 4, 5),
+        (37, 50, 6),
+        (100, 9, 7),
+    ],
+)
+def test_ood_metrics_match_sklearn_for_awkward_sizes_and_ties(n_in, n_out, seed):
+    rng = np.random.default_rng(seed)
+    # few distinct values -> ties within and across the groups
+    scores_in = rng.integers(0, 6, size=n_in).astype(float)
+    scores_out = rng.integers(0, 4, size=n_out).astype(float)
+    expected = sklearn_reference(scores_in, scores_out)
+    got = ours(scores_in, scores_out)
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], abs=1e-12), key
+
+
+def test_fpr95_threshold_is_the_largest_keeping_95_percent():
+    # 40 in-distribution scores 1..40: ceil(0.95 * 40) = 38 must be kept -> t = 3
+    # (t = 4 keeps 37 / 40 = 92.5%); OOD scores 2.9, 3, 3.5, 50 -> 3 of 4 accepted
+    scores_in = np.arange(1.0, 41.0)
+    assert M.fpr_at_95_tpr(scores_in, [2.9, 3.0, 3.5, 50.0]) == pytest.approx(0.75)
+    # ties: in = 1, 5 x 19 -> t = 5 keeps 19/20 = 95% exactly; OOD 4.99 rejected, 5 accepted
+    scores_in = np.r_[1.0, np.full(19, 5.0)]
+    assert M.fpr_at_95_tpr(scores_in, [4.99, 5.0]) == pytest.approx(0.5)
+    # in = 1, 1, 5 x 18: t = 5 keeps only 90%, so t = 1 -> every OOD score >= 1 is accepted
+    scores_in = np.r_[1.0, 1.0, np.full(18, 5.0)]
+    assert M.fpr_at_95_tpr(scores_in, [0.5, 1.0, 4.99]) == pytest.approx(2 / 3)
+
+
+def test_fpr95_scales_to_large_inputs():
+    # O(N log N): 10^6 distinct in-distribution scores (an N x N comparison would need 10^12)
+    rng = np.random.default_rng(8)
+    scores_in, scores_out = rng.normal(1.0, 1.0, 1_000_000), rng.normal(0.0, 1.0, 100_000)
+    # the threshold is close to the 5% quantile of N(1, 1): 1 - 1.645; accepted OOD ~ 1 - Phi(-0.645)
+    assert M.fpr_at_95_tpr(scores_in, scores_out) == pytest.approx(0.7405, abs=0.01)
+
+
+def test_infinite_scores_are_allowed():
+    # pairs: (inf > -inf), (inf > 1), (1 > -inf), (1 = 1) half -> 3.5 / 4
+    assert M.ood_auroc([np.inf, 1.0], [-np.inf, 1.0]) == pytest.approx(0.875)
+
+
+def test_bf16_tensors_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="bfloat16"):
+        M.ood_auroc(torch.ones(3, dtype=torch.bfloat16), torch.zeros(3))

@@ -222,3 +222,64 @@ def test_mixture_shape_errors():
         M.mixture_mean_variance(np.zeros((3, 4)), np.ones((2, 4)))
     with pytest.raises(ValueError, match="variances must be positive"):
         M.mixture_mean_variance(np.zeros((3, 4)), np.zeros((3, 4)))
+
+
+def test_mixture_mean_variance_does_not_cancel_for_large_means():
+    # members N(1e8, 0.01) and N(1e8 + 1, 0.01): mean 1e8 + 0.5, variance 0.01 + 0.25 = 0.26
+    # (E[var + mu^2] - mean^2 would subtract two numbers of size 1e16 and lose every digit)
+    means = np.array([[1e8], [1e8 + 1.0]])
+    mean, var = M.mixture_mean_variance(means, 0.01)
+    assert mean[0] == 1e8 + 0.5
+    assert var[0] == pytest.approx(0.26, rel=1e-12)
+    assert mean.dtype == var.dtype == np.float64
+    assert mean.shape == var.shape == (1,)
+
+
+def test_mixture_mean_variance_scalar_and_per_member_variances():
+    # members mu = 0, 2, 4 (one example each column) with per-member variance 1, 2, 3:
+    # mean 2; E[var] = 2; Var[mu] = (4 + 0 + 4) / 3 = 8/3 -> 2 + 8/3 = 14/3
+    means = np.array([[0.0, 0.0], [2.0, 2.0], [4.0, 4.0]])
+    mean, var = M.mixture_mean_variance(means, np.array([[1.0], [2.0], [3.0]]))
+    np.testing.assert_allclose(mean, [2.0, 2.0])
+    np.testing.assert_allclose(var, [14 / 3, 14 / 3])
+    _, var = M.mixture_mean_variance(means, 1.0)
+    np.testing.assert_allclose(var, [1 + 8 / 3] * 2)
+
+
+def test_regression_metrics_accept_any_common_shape():
+    # (N, 1) targets against (N, 1) means: the same numbers as flat arrays
+    flat = M.gaussian_nll(MEAN, VAR, Y)
+    assert M.gaussian_nll(MEAN[:, None], VAR[:, None], Y[:, None]) == pytest.approx(flat)
+    # but (N, 1) means against (N,) targets is a mistake, not a broadcast
+    with pytest.raises(ValueError, match=r"mean has shape \(40, 1\), y has shape \(40,\)"):
+        M.gaussian_crps(MEAN[:, None], VAR, Y)
+
+
+def test_regression_calibration_error_matches_scipy_ppf_quantiles():
+    # independent of the PIT: count y <= norm.ppf(p, mu, sigma) level by level
+    rng = np.random.default_rng(6)
+    mean, var = rng.normal(size=300), rng.uniform(0.3, 2.0, 300)
+    y = mean + 1.4 * rng.normal(size=300) * np.sqrt(var)  # overdispersed -> miscalibrated
+    levels = np.arange(1, 20) / 20
+    observed = [np.mean(y <= norm.ppf(p, loc=mean, scale=np.sqrt(var))) for p in levels]
+    expected = np.mean(np.abs(levels - np.array(observed)))
+    assert M.regression_calibration_error(mean, var, y) == pytest.approx(expected, abs=1e-12)
+    assert expected > 0.02
+
+
+@pytest.mark.parametrize("bad", ["mean", "var", "y"])
+def test_infinities_are_rejected(bad):
+    args = {"mean": np.zeros(3), "var": np.ones(3), "y": np.zeros(3)}
+    args[bad] = np.array([0.5, np.inf, 1.0])
+    with pytest.raises(ValueError, match=f"{bad} contains an infinity"):
+        M.gaussian_nll(**args)
+
+
+def test_num_levels_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="num_levels must be an integer"):
+        M.regression_calibration_error(MEAN, VAR, Y, num_levels=9.5)
+
+
+def test_mixture_variance_shapes_in_error_message():
+    with pytest.raises(ValueError, match=r"variances has shape \(2,\).*\(3, 4\)"):
+        M.mixture_gaussian_nll(np.zeros((3, 4)), np.ones(2), np.zeros(4))

@@ -137,3 +137,58 @@ def test_describe_lists_every_public_metric_with_a_line():
     for name, line in described.items():
         assert line.strip(), name
         assert callable(getattr(M, name))
+
+
+def test_every_public_metric_has_a_one_line_summary_and_a_formula():
+    import inspect
+
+    for name in M.names():
+        doc = inspect.getdoc(getattr(M, name))
+        summary, *rest = doc.split("\n\n")
+        assert "\n" not in summary, f"{name}: the first paragraph must be one line"
+        assert summary.endswith("."), name
+        assert len(summary) <= 100, name
+        assert rest, f"{name}: the docstring should give the formula after the summary"
+    assert dict(M.describe())["nll"] == inspect.getdoc(M.nll).splitlines()[0]
+
+
+def test_every_public_metric_is_fully_annotated():
+    import inspect
+
+    for name in M.names():
+        signature = inspect.signature(getattr(M, name))
+        assert signature.return_annotation is not inspect.Signature.empty, name
+        for parameter in signature.parameters.values():
+            assert parameter.annotation is not inspect.Parameter.empty, (name, parameter.name)
+
+
+def test_scalar_metrics_return_python_floats():
+    probs, labels = random_probs(20, 3, 4)
+    for metric in (M.accuracy, M.nll, M.brier, M.ece, M.aurc, M.accuracy_at_coverage):
+        assert type(metric(torch.from_numpy(probs), labels)) is float, metric.__name__
+
+
+def test_labels_in_other_forms():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    expected = M.nll(probs, np.array([0, 1, 1]))
+    assert M.nll(probs, [0.0, 1.0, 1.0]) == expected  # integral floats
+    assert M.nll(probs, torch.tensor([0, 1, 1])) == expected
+    assert M.nll(probs, np.array([False, True, True])) == expected
+    with pytest.raises(ValueError, match="labels contains NaN"):
+        M.nll(probs, [0.0, np.nan, 1.0])
+    with pytest.raises(ValueError, match="integer class indices"):
+        M.nll(probs, ["a", "b", "c"])
+
+
+def test_rows_may_be_off_by_less_than_1e_3():
+    # float32 softmax rows sum to 1 within ~1e-7; the tolerance is 1e-3, reported when exceeded
+    probs = np.array([[0.5004, 0.5], [0.3, 0.7]])
+    assert M.accuracy(probs, [0, 1]) == 1.0
+    with pytest.raises(ValueError, match=r"off by 0.002"):
+        M.accuracy(np.array([[0.502, 0.5], [0.3, 0.7]]), [0, 1])
+
+
+def test_bf16_probabilities_are_refused():
+    probs = torch.full((2, 2), 0.5, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="bfloat16"):
+        M.nll(probs, [0, 1])

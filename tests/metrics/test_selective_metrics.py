@@ -94,3 +94,80 @@ def test_confidence_of_the_wrong_length_raises():
         M.aurc(probs, labels, confidence=[0.1, 0.2])
     with pytest.raises(ValueError, match="NaN"):
         M.risk_coverage_curve(probs, labels, confidence=[0.1, np.nan, 0.2])
+
+
+def test_aurc_matches_its_definition_without_ties():
+    # the definition written as a loop: mean over k of the error rate of the k most confident
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), size=60)
+    labels = rng.integers(0, 3, size=60)
+    wrong = probs.argmax(axis=1) != labels
+    by_confidence = wrong[np.argsort(-probs.max(axis=1))]
+    expected = np.mean([by_confidence[:k].mean() for k in range(1, 61)])
+    assert M.aurc(probs, labels) == pytest.approx(expected, rel=1e-12)
+
+
+def test_full_coverage_risk_is_the_sklearn_error_rate():
+    from sklearn.metrics import accuracy_score
+
+    rng = np.random.default_rng(1)
+    probs = np.round(rng.dirichlet(np.ones(4), size=80), 1)  # rounding creates many ties
+    probs /= probs.sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 4, size=80)
+    coverage, risk = M.risk_coverage_curve(probs, labels)
+    assert coverage[-1] == 1.0
+    assert risk[-1] == pytest.approx(1 - accuracy_score(labels, probs.argmax(axis=1)))
+    assert np.all(np.diff(coverage) > 0)
+    assert len(coverage) == len(np.unique(probs.max(axis=1)))
+    # no dependence on the order of the examples, ties included
+    perm = rng.permutation(80)
+    np.testing.assert_allclose(M.risk_coverage_curve(probs[perm], labels[perm])[1], risk)
+    assert M.aurc(probs[perm], labels[perm]) == pytest.approx(M.aurc(probs, labels))
+    assert M.accuracy_at_coverage(probs[perm], labels[perm], 0.3) == pytest.approx(
+        M.accuracy_at_coverage(probs, labels, 0.3)
+    )
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.999) == pytest.approx(
+        accuracy_score(labels, probs.argmax(axis=1))
+    )
+
+
+def test_accuracy_at_coverage_fills_from_a_tied_group_at_its_mean_accuracy():
+    # all four tied at 0.8, one right: keeping 1 of them gives the expected accuracy 1/4,
+    # whichever example is stored first
+    probs, labels = binary([0.8] * 4, [1, 0, 0, 0])
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.25) == pytest.approx(0.25)
+    probs, labels = binary([0.8] * 4, [0, 0, 0, 1])
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.25) == pytest.approx(0.25)
+    # conf .9 .8 .8 .8 .5, correct 0 1 1 0 1, coverage 0.6 -> keep 3: the wrong 0.9, then 2
+    # places from the tied 0.8 group (accuracy 2/3) -> (0 + 2 * 2/3) / 3 = 4/9
+    probs, labels = binary([0.9, 0.8, 0.8, 0.8, 0.5], [0, 1, 1, 0, 1])
+    assert M.accuracy_at_coverage(probs, labels, coverage=0.6) == pytest.approx(4 / 9)
+
+
+def test_selective_metrics_accept_torch_and_a_torch_confidence():
+    import torch
+
+    probs, labels = binary([0.7, 0.9, 0.6, 0.8, 0.8], [1, 1, 0, 0, 1])
+    conf = np.array([0.3, 0.1, 0.5, 0.2, 0.2])
+    t = torch.from_numpy
+    for metric in (M.aurc, M.accuracy_at_coverage):
+        assert metric(t(probs), t(labels), confidence=t(conf)) == metric(
+            probs, labels, confidence=conf
+        )
+    for a, b in zip(
+        M.risk_coverage_curve(t(probs).float(), t(labels)),
+        M.risk_coverage_curve(probs, labels),
+        strict=True,
+    ):
+        assert a.dtype == np.float64
+        np.testing.assert_allclose(a, b)
+
+
+def test_bad_selective_inputs_raise_with_shapes():
+    probs, labels = binary([0.9, 0.8, 0.7], [1, 0, 1])
+    with pytest.raises(ValueError, match=r"shape \(3, 2\).*shape \(2,\)"):
+        M.risk_coverage_curve(probs, labels[:2])
+    with pytest.raises(ValueError, match=r"confidence must have 1 dimension"):
+        M.aurc(probs, labels, confidence=[[0.1, 0.2, 0.3]])
+    with pytest.raises(ValueError, match="coverage must be a number"):
+        M.accuracy_at_coverage(probs, labels, coverage=float("nan"))
