@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from uqbench.layers.batched_linear import BatchedLinear
 from uqbench.layers.heteroscedastic import gaussian_mean_variance
-from uqbench.layers.mc_dropout import MCDropout
+from uqbench.layers.mc_dropout import MCDropout, mc_dropout
 from uqbench.models.mlp import MLP
 
 
@@ -74,3 +74,47 @@ def test_gaussian_head_variance_positive_and_softplus():
     assert (var > 0).all()
     with pytest.raises(ValueError, match="last dimension of 2"):
         gaussian_mean_variance(torch.zeros(3, 3))
+
+
+def test_noise_groups_share_draws_within_a_block_only():
+    """Common random numbers: in a block, a lower rate keeps a superset of a higher rate's
+    units; blocks draw independently; each model still keeps 1 - rate of its units."""
+    torch.manual_seed(0)
+    rates = [0.1, 0.5, 0.1, 0.5]
+    dropout = MCDropout(4, rates, noise_groups=2)
+    out = dropout(torch.ones(4, 20000, 3))
+    kept = out != 0
+    assert bool((kept[0] | ~kept[1]).all()) and bool((kept[2] | ~kept[3]).all())
+    assert not torch.equal(kept[0], kept[2])
+    torch.testing.assert_close(
+        kept.float().mean(dim=(1, 2)), 1 - torch.tensor(rates), atol=0.01, rtol=0
+    )
+    torch.testing.assert_close(out.mean(dim=(1, 2)), torch.ones(4), atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match="noise_groups"):
+        MCDropout(4, 0.1, noise_groups=3)
+
+
+def test_dropout_state_loaded_into_a_zero_rate_module_is_used():
+    source = MCDropout(2, [0.5, 0.5])
+    target = MCDropout(2, 0.0)
+    target.load_state_dict(source.state_dict())
+    assert not torch.equal(target(torch.ones(2, 100, 4)), torch.ones(2, 100, 4))
+
+
+def test_mc_dropout_context_samples_only_inside_and_keeps_batch_norm_in_eval():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 32), torch.nn.BatchNorm1d(32), torch.nn.Dropout(0.5)
+    )
+    model.eval()
+    x = torch.randn(8, 4)
+    reference = model(x)
+    with mc_dropout(model):
+        assert model[1].training is False and model[2].training is True
+        assert not torch.equal(model(x), model(x))
+    assert model[2].training is False and torch.equal(model(x), reference)
+    batched = MLP(3, (8,), 1, num_models=2, dropout_rate=0.3)
+    batched.eval()
+    with mc_dropout(batched):
+        assert not torch.equal(batched(torch.ones(5, 3)), batched(torch.ones(5, 3)))
+    assert torch.equal(batched(torch.ones(5, 3)), batched(torch.ones(5, 3)))

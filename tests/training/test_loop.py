@@ -6,17 +6,26 @@ import pytest
 import torch
 
 from uqbench.models.mlp import MLP
-from uqbench.training.loop import NonFiniteLossError, minibatch_indices, take, train_models
+from uqbench.training.loop import (
+    NonFiniteLossError,
+    shuffled_minibatches,
+    take,
+    train_models,
+)
 from uqbench.training.regression import mean_variance_loss
 
 
 def test_minibatches_cover_every_example_once_per_model():
-    batches = list(minibatch_indices(3, 10, 4, torch.Generator().manual_seed(0)))
-    assert [b.shape for b in batches] == [(3, 4), (3, 4), (3, 2)]
-    order = torch.cat(batches, dim=1)
-    for row in order:
-        assert sorted(row.tolist()) == list(range(10))
-    assert not torch.equal(order[0], order[1])
+    x = torch.arange(30.0).reshape(3, 10, 1)
+    y = x[..., 0] * 2
+    batches = list(shuffled_minibatches(x, y, 4, torch.Generator().manual_seed(0)))
+    assert [tuple(b[0].shape) for b in batches] == [(3, 4, 1), (3, 4, 1), (3, 2, 1)]
+    xs = torch.cat([b[0] for b in batches], dim=1)[..., 0]
+    ys = torch.cat([b[1] for b in batches], dim=1)
+    assert torch.equal(ys, 2 * xs)  # rows of x and y stay paired
+    for model, row in enumerate(xs):
+        assert sorted(row.tolist()) == list(range(10 * model, 10 * model + 10))
+    assert not torch.equal(xs[0], xs[1] - 10)
 
 
 def test_take_selects_rows_per_model():
@@ -123,3 +132,46 @@ def test_adversarial_loss_adds_a_second_nonnegative_term():
     adversarial = mean_variance_loss(0.05)(model, x, y)
     # NLL at the adversarial point is at least the clean NLL to first order, so the sum is ~2x.
     assert (adversarial >= 2 * plain - 1e-3).all()
+
+
+def test_replicas_share_their_group_data_and_order():
+    """Models 0,1 see group 0's data, models 2,3 group 1's, in one shared order per group: two
+    replicas that start equal stay equal, and each equals a replicas=1 run on its group."""
+    torch.manual_seed(3)
+    x, y = torch.randn(2, 20, 3), torch.randn(2, 20)
+    single = MLP(3, (8,), 2, num_models=2)
+    doubled = MLP(3, (8,), 2, num_models=4)
+    with torch.no_grad():
+        for p_single, p_doubled in zip(single.parameters(), doubled.parameters(), strict=True):
+            p_doubled.copy_(p_single.repeat_interleave(2, 0))
+    settings = dict(epochs=3, batch_size=6, learning_rate=1e-2)
+    train_models(
+        single,
+        mean_variance_loss(),
+        x,
+        y,
+        generator=torch.Generator().manual_seed(0),
+        **settings,
+    )
+    train_models(
+        doubled,
+        mean_variance_loss(),
+        x,
+        y,
+        generator=torch.Generator().manual_seed(0),
+        replicas=2,
+        **settings,
+    )
+    for p_single, p_doubled in zip(single.parameters(), doubled.parameters(), strict=True):
+        torch.testing.assert_close(p_doubled[0::2], p_single)
+        torch.testing.assert_close(p_doubled[1::2], p_single)
+    with pytest.raises(ValueError, match="replicas"):
+        train_models(
+            doubled,
+            mean_variance_loss(),
+            x,
+            y,
+            generator=torch.Generator(),
+            replicas=0,
+            **settings,
+        )

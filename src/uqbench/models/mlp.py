@@ -18,7 +18,9 @@ class MLP(nn.Module):
     Input ``(N, in)`` (shared by every model) or ``(B, N, in)`` (one batch per model); output
     ``(B, N, out)``. With ``dropout_rate`` > 0, dropout is applied before every linear layer
     (the input included, as in Gal & Ghahramani's UCI experiments); ``dropout_rate`` may hold one
-    rate per model so a grid search trains in one go. ``num_models=1`` is an ordinary MLP.
+    rate per model so a grid search trains in one go, and ``noise_groups`` lets consecutive blocks
+    of models share their dropout draws (see ``uqbench.layers.mc_dropout.batched_dropout``).
+    ``num_models=1`` is an ordinary MLP.
     """
 
     def __init__(
@@ -28,6 +30,7 @@ class MLP(nn.Module):
         out_features: int = 1,
         num_models: int = 1,
         dropout_rate: float | Sequence[float] = 0.0,
+        noise_groups: int | None = None,
     ) -> None:
         super().__init__()
         rates = [
@@ -40,6 +43,7 @@ class MLP(nn.Module):
             "out_features": int(out_features),
             "num_models": int(num_models),
             "dropout_rate": rates if len(rates) > 1 else rates[0],
+            "noise_groups": noise_groups,
         }
         self.num_models = num_models
         self.use_dropout = any(r > 0 for r in rates)
@@ -47,7 +51,9 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             if self.use_dropout:
-                layers.append(MCDropout(num_models, rates if len(rates) > 1 else rates[0]))
+                layers.append(
+                    MCDropout(num_models, rates if len(rates) > 1 else rates[0], noise_groups)
+                )
             layers.append(BatchedLinear(num_models, fan_in, fan_out))
             if i < len(sizes) - 2:
                 layers.append(nn.ReLU())
@@ -57,12 +63,6 @@ class MLP(nn.Module):
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.num_models, -1, -1)
         return self.layers(x)
-
-    def set_mc_dropout(self, enabled: bool) -> None:
-        """Keep dropout on in ``eval()`` mode, to draw Monte-Carlo predictions."""
-        for module in self.modules():
-            if isinstance(module, MCDropout):
-                module.mc = enabled
 
     def weight_matrices(self) -> list[torch.Tensor]:
         """The weight tensors (not biases), each ``(B, in, out)``: what L2 regularisation acts on."""

@@ -21,6 +21,7 @@ from torch import nn
 
 from uqbench import data, metrics
 from uqbench.layers.heteroscedastic import gaussian_mean_variance
+from uqbench.layers.mc_dropout import mc_dropout
 from uqbench.models.mlp import MLP
 from uqbench.training import flags as common
 from uqbench.training.environment import describe_device, peak_memory_mb, select_device
@@ -217,16 +218,12 @@ def mc_predict(
     width = max([*getattr(model, "config", {}).get("hidden_sizes", [64]), x.shape[-1]])
     chunk = max(1, min(samples, max_elements // max(1, num_models * num_examples * width)))
     model.eval()
-    model.set_mc_dropout(True)
     outputs = []
-    try:
-        with torch.no_grad():
-            for start in range(0, samples, chunk):
-                n = min(chunk, samples - start)
-                xs = x.unsqueeze(1).expand(-1, n, -1, -1).reshape(num_models, n * num_examples, -1)
-                outputs.append(model(xs).reshape(num_models, n, num_examples))
-    finally:
-        model.set_mc_dropout(False)
+    with torch.no_grad(), mc_dropout(model):
+        for start in range(0, samples, chunk):
+            n = min(chunk, samples - start)
+            xs = x.unsqueeze(1).expand(-1, n, -1, -1).reshape(num_models, n * num_examples, -1)
+            outputs.append(model(xs).reshape(num_models, n, num_examples))
     return torch.cat(outputs, dim=1)
 
 

@@ -73,11 +73,18 @@ def fit(
     task: regression.RegressionTask, rates: np.ndarray, taus: np.ndarray, description: str
 ) -> tuple[MLP, list[dict], list[str]]:
     """Train one dropout network per (split, setting): ``rates``/``taus`` are ``(S * R,)``, the R
-    settings of split 0, then those of split 1, ..."""
+    settings of split 0, then those of split 1, ... The R networks of a split see the same
+    minibatches and share their dropout draws (common random numbers), so settings are compared
+    under the same noise and the grid costs little more than one network per split."""
     replicas = len(rates) // task.num_splits
-    x, y = task.stacked("x_train", replicas), task.stacked("y_train", replicas)
+    x, y = task.stacked("x_train"), task.stacked("y_train")
     model = MLP(
-        task.in_features, (task.hidden,), 1, num_models=x.shape[0], dropout_rate=rates.tolist()
+        task.in_features,
+        (task.hidden,),
+        1,
+        num_models=len(rates),
+        dropout_rate=rates.tolist(),
+        noise_groups=task.num_splits,
     ).to(task.device)
     decay = torch.as_tensor(
         LENGTH_SCALE**2 * (1 - rates) / (2 * x.shape[1] * taus),
@@ -104,6 +111,7 @@ def fit(
         batch_size=common.BATCH_SIZE.value or BATCH_SIZE,
         learning_rate=common.LEARNING_RATE.value or LEARNING_RATE,
         generator=torch.Generator().manual_seed(task.seed),
+        replicas=replicas,
         model_names=names,
         progress=Progress(epochs, description, quiet=task.quiet),
     )
@@ -156,6 +164,7 @@ def run() -> dict:
     best_rates, best_taus, scores, grid_history = choose_hyperparameters(grid_task, rates, taus)
 
     task = regression.prepare_task("uci/dropout")
+    task.started = grid_task.started
     task.log(
         "uci/dropout: chosen (rate, tau) per split: "
         + ", ".join(
