@@ -11,17 +11,21 @@ import uqbench
 USAGE = """usage: uqbench <command> [...]
 
 commands:
-  list [datasets|baselines|metrics]   what is available, one line each
+  list [datasets|baselines|models|metrics]
+                                      what is available, one line each
   run <baseline> [--flags]            run a baseline, e.g.
                                       uqbench run uci/ensemble --dataset=boston --split=all
                                       (uqbench run <baseline> --help lists its flags)
+  eval RUN_DIR [--dataset=D] [--ood=noise,...] [--output_dir=DIR]
+                                      evaluate a saved image classifier again (other data,
+                                      other OOD sets); writes a new run directory
   demo [--output_dir=DIR]             compare the baselines on built-in data (under a minute)
   --version                           print the version
 """
 
 
 def _print_list(what: str) -> None:
-    from uqbench import baselines, data, metrics
+    from uqbench import baselines, data, metrics, models
 
     if what in ("all", "datasets"):
         print("data sets:")
@@ -31,10 +35,43 @@ def _print_list(what: str) -> None:
         print("baselines (uqbench run <name> --help for flags):")
         for name in baselines.names():
             print(f"  {name:<18} {baselines.describe(name)}")
+    if what in ("all", "models"):
+        print("models (--model for the image baselines; uqbench.models.get):")
+        for name, description in models.describe():
+            print(f"  {name:<18} {description}")
     if what in ("all", "metrics"):
         print("metrics (uqbench.metrics):")
         for name, description in metrics.describe():
             print(f"  {name:<28} {description}")
+
+
+def _eval(argv: Sequence[str]) -> None:
+    from uqbench.training.reevaluate import reevaluate
+
+    parser = argparse.ArgumentParser(
+        prog="uqbench eval", description="Evaluate a saved image classifier again."
+    )
+    parser.add_argument("run_dir", help="run directory of an image/ baseline")
+    parser.add_argument("--dataset", default=None, help="default: the data set it was trained on")
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument(
+        "--ood", default="noise", help="comma-separated OOD sets (noise, pairs, a name or a path)"
+    )
+    parser.add_argument("--output_dir", default=None, help="default: RUN_DIR-eval-<time>")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch_size", type=int, default=1000)
+    args = parser.parse_args(argv)
+    reevaluate(
+        args.run_dir,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        ood=[s for s in args.ood.split(",") if s],
+        output_dir=args.output_dir,
+        overwrite=args.overwrite,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "what",
                 nargs="?",
                 default="all",
-                choices=["all", "datasets", "baselines", "metrics"],
+                choices=["all", "datasets", "baselines", "models", "metrics"],
             )
             _print_list(parser.parse_args(rest).what)
         elif command == "run":
@@ -70,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(baselines.flag_help(rest[0]))
                 return 0
             baselines.run(rest[0], rest[1:])
+        elif command == "eval":
+            _eval(rest)
         elif command == "demo":
             from uqbench.demo import run_demo
 

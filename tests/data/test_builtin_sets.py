@@ -15,11 +15,13 @@ CLASSIFICATION = ["breast_cancer", "digits", "iris", "two_moons", "wine_recognit
 def test_names_by_kind():
     assert data.names("regression") == sorted([*uci.FOLDERS, *BUILTIN_REGRESSION])
     assert data.names("classification") == CLASSIFICATION
-    assert data.names() == sorted(data.names("regression") + data.names("classification"))
+    assert data.names() == sorted(
+        data.names("regression") + data.names("classification") + data.names("image")
+    )
     described = data.describe()
     assert [name for name, _, _ in described] == data.names()
     for name, kind, text in described:
-        assert kind in ("regression", "classification") and text.strip(), name
+        assert kind in ("regression", "classification", "image") and text.strip(), name
 
 
 @pytest.mark.parametrize(

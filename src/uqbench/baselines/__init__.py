@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from absl import flags
 
 BASELINES = {
+    "image/deterministic": "uqbench.baselines.image.deterministic",
+    "image/dropout": "uqbench.baselines.image.dropout",
+    "image/ensemble": "uqbench.baselines.image.ensemble",
     "uci/deterministic": "uqbench.baselines.uci.deterministic",
     "uci/dropout": "uqbench.baselines.uci.dropout",
     "uci/ensemble": "uqbench.baselines.uci.ensemble",

@@ -2,8 +2,15 @@
 ``num_splits()``.
 
 A name is one of :func:`names` (any case), a UCI folder name (``bostonHousing``, ...), or a path
-to a folder in the UCI layout (a string containing a path separator, or an existing directory;
-registered names win over a directory of the same name in the working directory).
+(a string containing a path separator, an existing directory or an existing archive): an
+image-folder directory or archive (``[<root>/]{train,test}/<class>/<image>``, see
+``image_folder``) gives an image set, any other folder is read in the UCI layout. Registered
+names win over a directory of the same name in the working directory.
+
+Image sets (kind ``image``: CIFAR-10/100, MNIST, Fashion-MNIST, SVHN, image folders) have one
+official train/test split, so ``split`` must be 0; they load as an ``ImageDataset`` of uint8
+tensors (``images.load_images``, also ``uqbench.data.get_images``, which gives ``digits`` as
+8x8 images too).
 
 Built-in regression sets (no files needed) follow the UCI protocol: 20 seeded random 90/10
 train/test splits, 50 hidden units, 40 epochs, dropout rates (0.005, 0.01, 0.05, 0.1), and a
@@ -21,10 +28,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from uqbench.data import synthetic, tabular, uci
+from uqbench.data import image_folder, synthetic, tabular, uci
+from uqbench.data.image_formats import ALIASES, IMAGE_SETS
 from uqbench.data.paths import DataError
 from uqbench.data.splits import (
     RegressionSplit,
@@ -35,11 +44,14 @@ from uqbench.data.splits import (
 )
 from uqbench.data.tabular import ClassificationSplit
 
-KINDS = ("regression", "classification")
+if TYPE_CHECKING:
+    from uqbench.data.images import ImageDataset
+
+KINDS = ("regression", "classification", "image")
 BUILTIN_SPLITS = 20
 BUILTIN_DROPOUT_RATES = (0.005, 0.01, 0.05, 0.1)
 
-Loader = Callable[..., RegressionSplit | ClassificationSplit]
+Loader = Callable[..., "RegressionSplit | ClassificationSplit | ImageDataset"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,27 @@ def _fixed(count: int) -> Callable[[str | os.PathLike | None], int]:
     return lambda data_dir: count
 
 
+def _image_entry(name_or_path: str, description: str) -> Entry:
+    """An image set (registered name or image-folder path): one split, numbered 0."""
+
+    def load(split, data_dir, validation_fraction, seed, download) -> ImageDataset:
+        from uqbench.data.images import load_images
+
+        if split != 0:
+            raise DataError(
+                f"{name_or_path} has one official train/test split: split must be 0, got {split}"
+            )
+        return load_images(
+            name_or_path,
+            data_dir=data_dir,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            download=download,
+        )
+
+    return Entry("image", description, load, _fixed(1))
+
+
 REGISTRY: dict[str, Entry] = {
     short: _uci_entry(
         short,
@@ -167,9 +200,14 @@ for _name, _text in {
     )
 
 
+for _name, _info in IMAGE_SETS.items():
+    if _name not in REGISTRY:  # digits stays tabular here; get_images gives it as images
+        REGISTRY[_name] = _image_entry(_name, _info.description)
+
+
 def names(kind: str | None = None) -> list[str]:
-    """Registered data set names (sorted), optionally only the ``regression`` or
-    ``classification`` ones."""
+    """Registered data set names (sorted), optionally only the ``regression``,
+    ``classification`` or ``image`` ones."""
     if kind is not None and kind not in KINDS:
         raise DataError(f"kind must be one of {', '.join(KINDS)} or None, got {kind!r}")
     return sorted(n for n, e in REGISTRY.items() if kind is None or e.kind == kind)
@@ -182,41 +220,52 @@ def describe() -> list[tuple[str, str, str]]:
 
 def _looks_like_path(name: str) -> bool:
     separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
-    return any(s in name for s in separators) or Path(name).expanduser().is_dir()
+    path = Path(name).expanduser()
+    return (
+        any(s in name for s in separators)
+        or path.is_dir()
+        or (path.is_file() and image_folder.is_archive(path))
+    )
 
 
 def _resolve(name: str | os.PathLike) -> tuple[str, Entry]:
-    """``(key, entry)`` for a registered name, a UCI folder name or a folder path."""
+    """``(key, entry)`` for a registered name, a UCI folder name, an image-folder path or a
+    folder path in the UCI layout."""
     if not isinstance(name, str | os.PathLike):
         raise DataError(f"a data set name must be a string or a path, got {name!r}")
     name = os.fspath(name)
-    short = uci.canonical(name) or name.lower()
+    short = uci.canonical(name) or ALIASES.get(name.lower(), name.lower())
     if short in REGISTRY:
         return short, REGISTRY[short]
     if name and _looks_like_path(name):
         path = Path(name).expanduser()
+        if image_folder.is_image_folder(path):
+            return name, _image_entry(name, f"an image-folder tree: {path}")
         if not path.is_dir():
             raise DataError(
-                f"data set {name!r} looks like a path, but {path.resolve()} is not a folder; "
-                "give a folder in the UCI layout (data.txt, index_features.txt, "
-                "index_target.txt, index_train_<i>.txt, index_test_<i>.txt) or one of: "
-                + ", ".join(names())
+                f"data set {name!r} looks like a path, but {path.resolve()} is not a folder or "
+                "an image archive; give a folder in the UCI layout (data.txt, "
+                "index_features.txt, index_target.txt, index_train_<i>.txt, "
+                "index_test_<i>.txt), an image-folder directory or archive "
+                f"({image_folder.LAYOUT}), or one of: " + ", ".join(names())
             )
         return str(path), _uci_entry(str(path), f"a folder in the UCI layout: {path}")
-    candidates = [*REGISTRY, *uci.FOLDERS.values()]
+    candidates = [*REGISTRY, *uci.FOLDERS.values(), *ALIASES]
     by_lower = {c.lower(): c for c in candidates}
     close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, n=3)]
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise DataError(
         f"unknown data set {name!r}.{hint} Known: {', '.join(names())}; UCI folder names "
         f"({', '.join(uci.FOLDERS.values())}) work too, and so does a path to a folder in the "
-        "UCI layout. `uqbench list datasets` describes them."
+        "UCI layout or to an image-folder directory or archive. `uqbench list datasets` "
+        "describes them."
     )
 
 
 def num_splits(name: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> int:
     """How many standard splits data set ``name`` has (20 for the built-in sets and most UCI
-    sets, 5 for protein; for a folder, its ``n_splits.txt`` or number of index files)."""
+    sets, 5 for protein, 1 for image sets; for a folder, its ``n_splits.txt`` or number of
+    index files)."""
     _, entry = _resolve(name)
     return entry.num_splits(data_dir)
 
@@ -229,16 +278,18 @@ def get(
     validation_fraction: float = 0.0,
     seed: int = 0,
     download: bool = False,
-) -> RegressionSplit | ClassificationSplit:
+) -> RegressionSplit | ClassificationSplit | ImageDataset:
     """Split ``split`` (an int in ``[0, num_splits(name))``) of data set ``name``.
 
     Regression sets give a :class:`RegressionSplit`, classification sets a
-    :class:`ClassificationSplit`. Inputs (and regression targets) are standardised with the
-    statistics of the rows trained on. ``validation_fraction`` of the training part is held out
-    as the validation set by a permutation seeded with ``(seed, split)`` (0.0: an empty
-    validation set); the test part depends only on ``split``. ``data_dir`` is resolved by
-    :func:`resolve_data_dir`; ``download=True`` fetches missing UCI files first. Every problem
-    with the request or the files raises :class:`DataError` saying what to do.
+    :class:`ClassificationSplit`: inputs (and regression targets) are standardised with the
+    statistics of the rows trained on, and ``validation_fraction`` of the training part is held
+    out as the validation set by a permutation seeded with ``(seed, split)`` (0.0: an empty
+    validation set); the test part depends only on ``split``. Image sets (``split`` 0 only) give
+    an ``ImageDataset`` of uint8 tensors with a stratified carve-out (see ``images``).
+    ``data_dir`` is resolved by :func:`resolve_data_dir`; ``download=True`` fetches missing
+    UCI or image files first. Every problem with the request or the files raises
+    :class:`DataError` saying what to do.
     """
     _, entry = _resolve(name)
     if isinstance(split, bool) or not isinstance(split, int | np.integer):

@@ -22,12 +22,10 @@ sha256sum``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from uqbench.data.download import write_atomically
 from uqbench.data.paths import ENV_VAR, DataError, data_dir_origin, resolve_data_dir
 from uqbench.data.splits import RegressionSplit, standardised_split
 
@@ -313,21 +312,6 @@ def load(
     )
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def download_uci(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """Fetch the published files of UCI set ``name`` into ``<data_dir>/uci/<folder>/`` and
     return that folder. Files already there are kept (so a call with everything present makes
@@ -377,5 +361,5 @@ def download_uci(name: str, data_dir: str | os.PathLike | None = None) -> Path:
         if content is None:
             content = fetch(file)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomically(folder / file, content)
+        write_atomically(folder / file, content)
     return folder

@@ -3,6 +3,10 @@
 Conventions (DESIGN.md): NLL is the mean per example in nats; ECE uses 15 equal-width bins on the
 top-label confidence; OOD detection treats in-distribution as the positive class with higher
 scores meaning more in-distribution; ensemble outputs have members on axis 0.
+
+``__all__`` lists the metrics (``uqbench list metrics``). Helpers that are not metrics live in
+their modules: ``uqbench.metrics.ood_scores.{OOD_SCORES, ood_scores}`` (every OOD score the
+outputs allow) and ``uqbench.metrics.latency.latency_record`` (the timing record).
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from uqbench.metrics.diversity import (
     mutual_information,
     predictive_entropy,
 )
+from uqbench.metrics.latency import ms_per_example
 from uqbench.metrics.ood import fpr_at_95_tpr, ood_aupr_in, ood_aupr_out, ood_auroc
+from uqbench.metrics.ood_scores import (
+    dempster_shafer,
+    max_probability,
+    negative_entropy,
+    negative_mutual_information,
+)
 from uqbench.metrics.regression import (
     gaussian_crps,
     gaussian_nll,
@@ -36,6 +47,7 @@ __all__ = [
     "aurc",
     "brier",
     "classwise_ece",
+    "dempster_shafer",
     "disagreement",
     "ece",
     "expected_entropy",
@@ -43,9 +55,13 @@ __all__ = [
     "gaussian_crps",
     "gaussian_nll",
     "interval_coverage",
+    "max_probability",
     "mixture_gaussian_nll",
     "mixture_mean_variance",
+    "ms_per_example",
     "mutual_information",
+    "negative_entropy",
+    "negative_mutual_information",
     "nll",
     "ood_aupr_in",
     "ood_aupr_out",

@@ -1,1 +1,27 @@
-"""models."""
+"""Models: plain ``nn.Module`` s for regression (``mlp.MLP``) and image classification.
+
+The image classifiers are built by name through the registry (``get``, ``names``, ``describe``,
+``from_config``); each records its constructor arguments in ``model.config``.
+"""
+
+from uqbench.models.bottleneck_resnet import BottleneckResNet
+from uqbench.models.fast_cifar import FastCifarNet
+from uqbench.models.lenet import LeNet5
+from uqbench.models.mlp_classifier import MLPClassifier
+from uqbench.models.registry import check_name, describe, from_config, get, names
+from uqbench.models.resnet import ResNet
+from uqbench.models.wide_resnet import WideResNet
+
+__all__ = [
+    "BottleneckResNet",
+    "FastCifarNet",
+    "LeNet5",
+    "MLPClassifier",
+    "ResNet",
+    "WideResNet",
+    "check_name",
+    "describe",
+    "from_config",
+    "get",
+    "names",
+]

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from absl import app, flags
+
+T = TypeVar("T")
 
 DATASET = flags.DEFINE_string(
     "dataset", None, "Data set name (see `uqbench list`) or path to a folder in a supported layout."
@@ -36,8 +39,19 @@ LEARNING_RATE = flags.DEFINE_float(
 HIDDEN = flags.DEFINE_integer(
     "hidden", None, "Hidden units of the one-layer MLP; default: the data set's (50, protein 100)."
 )
-DEVICE = flags.DEFINE_string("device", "cpu", "Device: cpu, cuda, cuda:N or auto.")
+DEVICE = flags.DEFINE_string(
+    "device",
+    None,
+    "Device: cpu, cuda, cuda:N or auto (CUDA when available); default: the method's "
+    "(cpu for the small regression networks, auto for images).",
+)
 QUIET = flags.DEFINE_bool("quiet", False, "No progress output (the result table is still printed).")
+MC_SAMPLES = flags.DEFINE_integer(
+    "mc_samples", None, "Monte-Carlo dropout samples at test time; default: the method's."
+)
+NUM_MEMBERS = flags.DEFINE_integer(
+    "num_members", None, "Ensemble members (per split); default: the method's."
+)
 
 REGRESSION_FLAGS = (
     DATASET,
@@ -54,6 +68,100 @@ REGRESSION_FLAGS = (
     DEVICE,
     QUIET,
 )
+
+
+# Image classification (uqbench.baselines.image.*). Unset values come from the --protocol.
+MODEL = flags.DEFINE_string(
+    "model", None, "Network (see `uqbench list models`), e.g. lenet, resnet20, wrn28_10, wrn16_4."
+)
+PROTOCOL = flags.DEFINE_enum(
+    "protocol",
+    "auto",
+    ["auto", "ub", "fast", "cpu"],
+    "Tuned defaults: ub (Uncertainty Baselines' WRN-28-10 CIFAR recipe), fast (a short GPU "
+    "schedule), cpu (small images such as digits); auto: ub for wrn models, cpu on a CPU, "
+    "else fast.",
+)
+VALIDATION_FRACTION = flags.DEFINE_float(
+    "validation_fraction",
+    0.1,
+    "Part of the training set held out (stratified) for validation: temperature scaling and "
+    "validation metrics use it; the test set is touched once, for the reported numbers.",
+)
+WEIGHT_DECAY = flags.DEFINE_float(
+    "weight_decay", None, "SGD weight decay; default: the protocol's."
+)
+SCHEDULE = flags.DEFINE_enum(
+    "schedule",
+    None,
+    ["step", "onecycle", "cosine"],
+    "Learning-rate schedule; default: the protocol's.",
+)
+WARMUP_EPOCHS = flags.DEFINE_float(
+    "warmup_epochs", None, "Linear learning-rate warm-up; default: the protocol's."
+)
+LABEL_SMOOTHING = flags.DEFINE_float(
+    "label_smoothing", None, "Label smoothing in [0, 1); default: the protocol's."
+)
+TEST_FLIPS = flags.DEFINE_bool(
+    "test_flips", None, "Average the logits of each test image and its mirror image."
+)
+OOD = flags.DEFINE_list(
+    "ood",
+    ["noise"],
+    "OOD sets to evaluate: noise, gaussian_noise, pairs (the named pairs whose files exist, "
+    "e.g. cifar10 -> svhn, cifar100), a data set name or a path to an image set.",
+)
+HOLDOUT_CLASSES = flags.DEFINE_list(
+    "holdout_classes",
+    [],
+    "Classes (indices or names) left out of training; their test images become the OOD set "
+    "'holdout'.",
+)
+TEMPERATURE_SCALING = flags.DEFINE_bool(
+    "temperature_scaling",
+    False,
+    "Fit a temperature on the validation set (needs --validation_fraction > 0) and report "
+    "the scaled predictions.",
+)
+PRECISION = flags.DEFINE_enum(
+    "precision", "auto", ["auto", "fp32", "bf16"], "bf16 autocast (auto: on CUDA only)."
+)
+COMPILE = flags.DEFINE_bool("compile", False, "torch.compile the network (worth it on a GPU).")
+EVAL_BATCH_SIZE = flags.DEFINE_integer("eval_batch_size", 1000, "Batch size for evaluation.")
+
+IMAGE_FLAGS = (
+    DATASET,
+    DATA_DIR,
+    DOWNLOAD,
+    OUTPUT_DIR,
+    OVERWRITE,
+    SEED,
+    MODEL,
+    PROTOCOL,
+    EPOCHS,
+    BATCH_SIZE,
+    LEARNING_RATE,
+    WEIGHT_DECAY,
+    SCHEDULE,
+    WARMUP_EPOCHS,
+    LABEL_SMOOTHING,
+    TEST_FLIPS,
+    VALIDATION_FRACTION,
+    OOD,
+    HOLDOUT_CLASSES,
+    TEMPERATURE_SCALING,
+    DEVICE,
+    PRECISION,
+    COMPILE,
+    EVAL_BATCH_SIZE,
+    QUIET,
+)
+
+
+def value_or(holder: flags.FlagHolder, default: T) -> T:
+    """The flag's value if it was given (even 0 or an empty value), else ``default``."""
+    return default if holder.value is None else holder.value
 
 
 def serialize(holders: Iterable[flags.FlagHolder]) -> list[str]:

@@ -62,7 +62,7 @@ class RegressionTask:
 
     @property
     def hidden(self) -> int:
-        return common.HIDDEN.value or int(self.splits[0].n_hidden)
+        return common.value_or(common.HIDDEN, int(self.splits[0].n_hidden))
 
     def stacked(self, part: str, replicas: int = 1) -> torch.Tensor:
         """``x_<part>`` or ``y_<part>`` of every split, each repeated ``replicas`` times:
@@ -87,7 +87,7 @@ def prepare_task(method: str, validation_fraction: float = 0.0) -> RegressionTas
     if not common.DATASET.value:
         raise ValueError("--dataset is required (e.g. --dataset=boston; `uqbench list` shows all)")
     dataset = common.DATASET.value
-    select_device(common.DEVICE.value)
+    select_device(common.DEVICE.value or "cpu")
     if common.OUTPUT_DIR.value:
         check_output_dir(common.OUTPUT_DIR.value, common.OVERWRITE.value)
     first = data.get(
@@ -121,7 +121,7 @@ def prepare_task(method: str, validation_fraction: float = 0.0) -> RegressionTas
         method=method,
         dataset=first.name,
         splits=splits,
-        device=select_device(common.DEVICE.value),
+        device=select_device(common.DEVICE.value or "cpu"),
         seed=common.SEED.value,
         output_dir=output,
         overwrite=common.OVERWRITE.value,

@@ -39,9 +39,9 @@ def run() -> dict:
     trained = regression.train_mean_variance_networks(
         task,
         members=1,
-        epochs=common.EPOCHS.value or EPOCHS,
-        batch_size=common.BATCH_SIZE.value or batch_size,
-        learning_rate=common.LEARNING_RATE.value or learning_rate,
+        epochs=common.value_or(common.EPOCHS, EPOCHS),
+        batch_size=common.value_or(common.BATCH_SIZE, batch_size),
+        learning_rate=common.value_or(common.LEARNING_RATE, learning_rate),
     )
     return regression.finish_run(
         task,

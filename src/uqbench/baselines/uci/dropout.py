@@ -33,7 +33,6 @@ DROPOUT_RATES = flags.DEFINE_list(
 TAU_VALUES = flags.DEFINE_list(
     "tau_values", None, "Model precisions tau to search; default: the data folder's tau_values.txt."
 )
-MC_SAMPLES = flags.DEFINE_integer("mc_samples", 1000, "Monte-Carlo dropout samples at test time.")
 GRID_MC_SAMPLES = flags.DEFINE_integer(
     "grid_mc_samples", 100, "Monte-Carlo samples when scoring grid points on validation data."
 )
@@ -44,7 +43,7 @@ FLAGS_USED = (
     *common.REGRESSION_FLAGS,
     DROPOUT_RATES,
     TAU_VALUES,
-    MC_SAMPLES,
+    common.MC_SAMPLES,
     GRID_MC_SAMPLES,
     GRID_VALIDATION_FRACTION,
 )
@@ -56,6 +55,7 @@ FLAGS_USED = (
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-2
 LENGTH_SCALE = 1e-2
+MC_SAMPLES = 1000  # at test time, unless --mc_samples is given
 
 
 def _floats(values: list[str] | None, default: tuple[float, ...] | None, name: str) -> list[float]:
@@ -101,15 +101,15 @@ def fit(
         f"split {task.splits[b // replicas].split} rate {r:g} tau {t:g}"
         for b, (r, t) in enumerate(zip(rates, taus, strict=True))
     ]
-    epochs = common.EPOCHS.value or int(task.splits[0].n_epochs)
+    epochs = common.value_or(common.EPOCHS, int(task.splits[0].n_epochs))
     history = train_models(
         model,
         loss_fn,
         x,
         y,
         epochs=epochs,
-        batch_size=common.BATCH_SIZE.value or BATCH_SIZE,
-        learning_rate=common.LEARNING_RATE.value or LEARNING_RATE,
+        batch_size=common.value_or(common.BATCH_SIZE, BATCH_SIZE),
+        learning_rate=common.value_or(common.LEARNING_RATE, LEARNING_RATE),
         generator=torch.Generator().manual_seed(task.seed),
         replicas=replicas,
         model_names=names,
@@ -150,7 +150,8 @@ def choose_hyperparameters(
 
 def run() -> dict:
     """Grid search, retrain with the chosen values, evaluate with MC samples; returns the summary."""
-    if MC_SAMPLES.value < 1 or GRID_MC_SAMPLES.value < 1:
+    mc_samples = common.value_or(common.MC_SAMPLES, MC_SAMPLES)
+    if mc_samples < 1 or GRID_MC_SAMPLES.value < 1:
         raise ValueError("--mc_samples and --grid_mc_samples must be at least 1")
     grid_task = regression.prepare_task("uci/dropout", GRID_VALIDATION_FRACTION.value)
     first = grid_task.splits[0]
@@ -174,7 +175,7 @@ def run() -> dict:
     )
     model, history, names = fit(task, best_rates, best_taus, f"uci/dropout {task.dataset} final")
     train_seconds = time.perf_counter() - start
-    samples = regression.mc_predict(model, task.stacked("x_test"), MC_SAMPLES.value)
+    samples = regression.mc_predict(model, task.stacked("x_test"), mc_samples)
     y_std = torch.tensor([s.y_std for s in task.splits], dtype=torch.float64)
     variance = (1.0 / (torch.as_tensor(best_taus) * y_std**2)).view(-1, 1, 1)
     per_split, predictions = regression.evaluate_mixture(

@@ -17,14 +17,14 @@ from absl import flags
 from uqbench.training import flags as common
 from uqbench.training import regression
 
-NUM_MEMBERS = flags.DEFINE_integer("num_members", 5, "Ensemble members per split.")
 ADVERSARIAL = flags.DEFINE_bool(
     "adversarial", False, "Also train on fast-gradient-sign adversarial inputs (Deep Ensembles)."
 )
 ADVERSARIAL_EPSILON = flags.DEFINE_float(
     "adversarial_epsilon", 0.01, "Adversarial step, in training standard deviations of each input."
 )
-FLAGS_USED = (*common.REGRESSION_FLAGS, NUM_MEMBERS, ADVERSARIAL, ADVERSARIAL_EPSILON)
+FLAGS_USED = (*common.REGRESSION_FLAGS, common.NUM_MEMBERS, ADVERSARIAL, ADVERSARIAL_EPSILON)
+NUM_MEMBERS = 5  # per split, unless --num_members is given
 
 # Protocol: 40 epochs. (batch size, learning rate) per data set, chosen by validation NLL on a 20%
 # carve-out of the training part of splits 0-4 (never the test split); see benchmarks/tune_uci.py
@@ -50,17 +50,20 @@ def run() -> dict:
     batch_size, learning_rate = TUNED.get(task.dataset, DEFAULT_TUNING)
     trained = regression.train_mean_variance_networks(
         task,
-        members=NUM_MEMBERS.value,
-        epochs=common.EPOCHS.value or EPOCHS,
-        batch_size=common.BATCH_SIZE.value or batch_size,
-        learning_rate=common.LEARNING_RATE.value or learning_rate,
+        members=common.value_or(common.NUM_MEMBERS, NUM_MEMBERS),
+        epochs=common.value_or(common.EPOCHS, EPOCHS),
+        batch_size=common.value_or(common.BATCH_SIZE, batch_size),
+        learning_rate=common.value_or(common.LEARNING_RATE, learning_rate),
         adversarial_epsilon=ADVERSARIAL_EPSILON.value if ADVERSARIAL.value else 0.0,
     )
     return regression.finish_run(
         task,
         flag_lines=common.serialize(FLAGS_USED),
         trained=trained,
-        model_metadata={"head": "gaussian_mean_variance", "members_per_split": NUM_MEMBERS.value},
+        model_metadata={
+            "head": "gaussian_mean_variance",
+            "members_per_split": common.value_or(common.NUM_MEMBERS, NUM_MEMBERS),
+        },
     )
 
 

@@ -1,0 +1,1 @@
+"""Image classification baselines, one script per method."""

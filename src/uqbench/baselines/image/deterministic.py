@@ -1,0 +1,62 @@
+"""Deterministic: one network trained with cross-entropy; softmax probabilities.
+
+The reference point of Uncertainty Baselines' CIFAR table: a single network (WRN-28-10 under the
+``ub`` protocol), maximum likelihood, the prediction is softmax(logits). ``--temperature_scaling``
+divides the logits by a temperature fitted on the validation set (Guo et al. 2017).
+
+    uqbench run image/deterministic --dataset=digits --holdout_classes=8,9
+    uqbench run image/deterministic --dataset=PATH/cifar10-jpeg75.tar.gz --protocol=fast
+"""
+
+from __future__ import annotations
+
+import time
+
+from uqbench.training import flags as common
+from uqbench.training import image_task, predictors
+from uqbench.training.classifier import fit
+
+FLAGS_USED = common.IMAGE_FLAGS
+
+
+def run() -> dict:
+    """Train one network, evaluate it on the test and OOD sets; returns the run summary."""
+    task = image_task.prepare_task("image/deterministic")
+    data, runtime, recipe = task.data, task.runtime, task.recipe
+    model = task.build_model()
+    start = time.perf_counter()
+    history = fit(
+        model,
+        data.x_train,
+        data.y_train,
+        data.mean,
+        data.std,
+        recipe,
+        runtime,
+        seed=task.seed,
+        description=f"{task.method} {data.name}",
+        quiet=task.quiet,
+    )
+    train_seconds = time.perf_counter() - start
+
+    norm = (data.mean, data.std)
+    return image_task.finish_run(
+        task,
+        predictors.single(model, norm, runtime, recipe.test_flips),
+        flag_lines=common.serialize(FLAGS_USED),
+        history=history,
+        train_seconds=train_seconds,
+        params=image_task.count_parameters(model),
+        checkpoint=predictors.checkpoint_of(
+            task.method,
+            [model],
+            norm=norm,
+            image_shape=data.image_shape,
+            class_names=data.class_names,
+            flips=recipe.test_flips,
+        ),
+    )
+
+
+if __name__ == "__main__":
+    common.run_as_script(run)

@@ -1,0 +1,320 @@
+"""Training and prediction for image classifiers with the data kept on the device.
+
+A :class:`Recipe` says how to train (optimiser, schedule, augmentation, epochs) and a
+:class:`Runtime` where and how fast (device, bf16 autocast, channels-last, ``torch.compile``).
+:func:`fit` trains one network, or every member of a
+:class:`~uqbench.training.ensembles.VectorizedEnsemble` at once (each member with its own
+shuffle and augmentation); :func:`predict_logits` returns float32 logits whatever the training
+precision, so metrics are never computed from bf16 (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from uqbench.data import augment
+from uqbench.training.ensembles import VectorizedEnsemble
+from uqbench.training.loop import NonFiniteLossError
+from uqbench.training.progress import Progress
+from uqbench.training.schedules import SCHEDULES, lr_factor
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: SGD (Nesterov) with a learning-rate schedule, weight decay, label smoothing
+    and random-crop/flip augmentation. ``learning_rate`` is the base (peak) rate at this
+    ``batch_size``; ``milestones`` are fractions of training (``step`` schedule)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    schedule: str = "step"
+    milestones: tuple[float, ...] = (0.3, 0.6, 0.8)
+    decay_factor: float = 0.2
+    warmup_epochs: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    crop_padding: int = 4
+    flip: bool = True
+    test_flips: bool = False
+
+    def check(self) -> Recipe:
+        """This recipe, or a ``ValueError`` naming the setting that cannot work."""
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            problems.append(f"--batch_size must be at least 1, got {self.batch_size}")
+        if not self.learning_rate > 0:
+            problems.append(f"--learning_rate must be positive, got {self.learning_rate}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"--schedule must be one of {', '.join(SCHEDULES)}")
+        if self.weight_decay < 0:
+            problems.append(f"--weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append(f"--label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            problems.append(
+                f"--warmup_epochs must be in [0, epochs={self.epochs}], got {self.warmup_epochs}"
+            )
+        if self.crop_padding < 0:
+            problems.append(f"--crop_padding must be >= 0, got {self.crop_padding}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def with_overrides(self, **values: object) -> Recipe:
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how: device, ``fp32`` or ``bf16`` autocast (CUDA), channels-last memory
+    layout, and whether to ``torch.compile`` the network."""
+
+    device: torch.device
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}")
+
+    @classmethod
+    def for_device(
+        cls,
+        device: torch.device,
+        precision: str = "auto",
+        channels_last: bool | None = None,
+        compile: bool = False,
+    ) -> Runtime:
+        """Sensible settings for ``device``: on CUDA bf16 autocast and channels-last, on CPU fp32
+        and the default layout (``auto``/``None`` choose; explicit values win)."""
+        cuda = device.type == "cuda"
+        if precision == "auto":
+            precision = "bf16" if cuda else "fp32"
+        return cls(
+            device=device,
+            precision=precision,
+            channels_last=cuda if channels_last is None else channels_last,
+            compile=compile,
+        )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when asked for, else nothing."""
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in channels-last layout when asked for (4-D batches; 5-D member batches keep the
+        layout of each member's slice)."""
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def training_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    members: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled full minibatches of uint8 images (the last partial batch is dropped,
+    which keeps shapes static for ``torch.compile``).
+
+    With ``members=M`` every member gets its own permutation: ``(M, B, C, H, W)`` and ``(M, B)``.
+    """
+    n = labels.shape[0]
+    batch_size = min(batch_size, n)
+    count = 1 if members is None else members
+    keys = torch.rand(count, n, generator=generator, device=generator.device)
+    order = torch.argsort(keys, dim=1).to(images.device)
+    for start in range(0, n - batch_size + 1, batch_size):
+        index = order[:, start : start + batch_size]
+        x, y = images[index], labels[index]
+        yield (x[0], y[0]) if members is None else (x, y)
+
+
+def prepare_batch(
+    images: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    runtime: Runtime,
+    recipe: Recipe | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """uint8 images -> normalised float32 network input; with a ``recipe``, random crop (its
+    padding) and horizontal flip first. Member batches ``(M, B, ...)`` are augmented per image."""
+    flat = images.reshape(-1, *images.shape[-3:])
+    if recipe is not None and recipe.crop_padding > 0 and recipe.flip:
+        flat = augment.crop_and_flip(flat, recipe.crop_padding, generator=generator)
+    elif recipe is not None and recipe.crop_padding > 0:
+        flat = augment.random_crop(flat, recipe.crop_padding, generator=generator)
+    elif recipe is not None and recipe.flip:
+        flat = augment.random_flip(flat, generator=generator)
+    x = augment.normalize(flat, mean, std)
+    if images.dim() == 5:
+        return x.reshape(images.shape)
+    return runtime.layout(x)
+
+
+def per_member_loss(logits: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Mean cross-entropy (float32) of each member: ``(M, B, K)``, ``(M, B)`` -> ``(M,)``; a
+    single network's ``(B, K)``, ``(B,)`` -> a scalar."""
+    flat = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]),
+        labels.reshape(-1),
+        label_smoothing=smoothing,
+        reduction="none",
+    )
+    return flat.reshape(labels.shape).mean(dim=-1)
+
+
+def fit(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    recipe: Recipe,
+    runtime: Runtime,
+    *,
+    seed: int = 0,
+    description: str = "training",
+    quiet: bool = False,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Train ``model`` (one network or a :class:`VectorizedEnsemble`) on uint8 ``images`` and
+    ``labels`` already on ``runtime.device``; returns one history record per epoch.
+
+    SGD with (Nesterov) momentum and weight decay as PyTorch's SGD applies it (``wd * w`` added
+    to the gradient), the recipe's schedule stepped every optimiser step, label smoothing, and
+    augmentation on the device.
+    The loss is checked once per epoch (one device synchronisation): a NaN or infinite loss
+    raises :class:`~uqbench.training.loop.NonFiniteLossError` naming the member and the epoch.
+    """
+    recipe.check()
+    members = model.num_members if isinstance(model, VectorizedEnsemble) else None
+    if images.shape[0] != labels.shape[0] or images.dim() != 4:
+        raise ValueError(
+            f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
+            f"{tuple(labels.shape)}"
+        )
+    steps_per_epoch = max(1, labels.shape[0] // min(recipe.batch_size, labels.shape[0]))
+    total = recipe.epochs * steps_per_epoch
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.learning_rate,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov and recipe.momentum > 0,
+        weight_decay=recipe.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lr_factor(
+            recipe.schedule,
+            total,
+            warmup_steps=round(recipe.warmup_epochs * steps_per_epoch),
+            milestones=[round(m * total) for m in recipe.milestones],
+            decay_factor=recipe.decay_factor,
+        ),
+    )
+    network = torch.compile(model) if runtime.compile else model
+    generator = torch.Generator(device=runtime.device).manual_seed(seed)
+    progress = Progress(recipe.epochs, description, quiet=quiet)
+    history = []
+    model.train()
+    for epoch in range(1, recipe.epochs + 1):
+        start = time.perf_counter()
+        total_loss = torch.zeros(members or 1, device=runtime.device)
+        for xb, yb in training_batches(images, labels, recipe.batch_size, generator, members):
+            x = prepare_batch(xb, mean, std, runtime, recipe, generator)
+            with runtime.autocast():
+                logits = network(x)
+            losses = per_member_loss(logits, yb, recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += losses.detach().reshape(-1)
+        epoch_loss = (total_loss / steps_per_epoch).tolist()
+        bad = [i for i, v in enumerate(epoch_loss) if not math.isfinite(v)]
+        if bad:
+            who = f"member {bad[0]}" if members else "the network"
+            raise NonFiniteLossError(
+                f"the training loss of {who} became {epoch_loss[bad[0]]} in epoch {epoch}: lower "
+                "--learning_rate, add warm-up (--warmup_epochs), or use --precision=fp32"
+            )
+        record = {
+            "epoch": epoch,
+            "train/loss": epoch_loss if members else epoch_loss[0],
+            "learning_rate": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - start,
+        }
+        history.append(record)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        progress.update(epoch, f"loss {sum(epoch_loss) / len(epoch_loss):.3f}")
+    model.eval()
+    return history
+
+
+def network_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    runtime: Runtime,
+    flips: bool = False,
+) -> torch.Tensor:
+    """Float32 logits of a batch of uint8 ``images`` already on the device: ``(B, K)``, or
+    ``(M, B, K)`` for a :class:`VectorizedEnsemble`. ``flips=True`` averages the logits of each
+    image and its mirror image (test-time augmentation)."""
+    x = prepare_batch(images, mean, std, runtime)
+    with runtime.autocast():
+        logits = model(x).float()
+        if flips:
+            logits = (logits + model(runtime.layout(x.flip(-1))).float()) / 2
+    return logits
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    runtime: Runtime,
+    *,
+    batch_size: int = 1000,
+    flips: bool = False,
+) -> torch.Tensor:
+    """:func:`network_logits` over any number of uint8 ``images``, in batches, on the CPU.
+    Call ``model.eval()`` first; dropout layers sample if the caller enabled Monte-Carlo
+    dropout (``uqbench.layers.mc_dropout.mc_dropout``)."""
+    outputs = []
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start : start + batch_size].to(runtime.device, non_blocking=True)
+        outputs.append(network_logits(model, batch, mean, std, runtime, flips).cpu())
+    return torch.cat(outputs, dim=-2)

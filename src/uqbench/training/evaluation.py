@@ -1,0 +1,315 @@
+"""The evaluation harness: any classifier, every metric, one run directory.
+
+``evaluate(predict_fn, dataset, ood=...)`` runs ``predict_fn`` (uint8 images on the device ->
+class probabilities) over the test set and each OOD set, computes prediction quality (accuracy,
+NLL, Brier), calibration (ECE, adaptive and classwise ECE), selective prediction (AURC,
+accuracy at 90% coverage), OOD detection for every score the outputs allow (max probability,
+entropy, Dempster-Shafer from logits, mutual information from members) and cost (latency after
+warm-up with device synchronisation, parameters, peak memory), and writes the run-directory
+contract of DESIGN.md. Our baselines use it, and so can a researcher's own method.
+
+Conventions: NLL is the mean per example in nats; ECE uses 15 equal-width bins on the top
+label; OOD detection treats in-distribution as positive, ``ood/<set>/auroc`` (and ``aupr_in``,
+``aupr_out``, ``fpr95``) use the max probability and ``ood/<set>/<score>/...`` the other scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from uqbench import metrics
+from uqbench.metrics.latency import latency_record
+from uqbench.metrics.ood_scores import ood_scores
+from uqbench.training.environment import describe_device, peak_memory_mb
+from uqbench.training.progress import format_seconds
+from uqbench.training.report import format_table
+from uqbench.training.rundir import RunDirectory, build_summary, check_output_dir
+
+PredictOutput = torch.Tensor | Mapping[str, torch.Tensor]
+PredictFn = Callable[[torch.Tensor], PredictOutput]
+DEFAULT_SCORE = "max_prob"
+COVERAGE = 0.9
+
+
+@dataclass
+class Predictions:
+    """What a method predicted on one image set, float32 on the CPU: ``probs`` ``(N, K)``, and
+    where the method has them ``logits`` ``(N, K)`` and ``member_probs`` ``(M, N, K)``."""
+
+    probs: np.ndarray
+    logits: np.ndarray | None = None
+    member_probs: np.ndarray | None = None
+
+    def scores(self) -> dict[str, np.ndarray]:
+        """OOD scores (higher = more in-distribution) that these outputs allow."""
+        return ood_scores(self.probs, logits=self.logits, member_probs=self.member_probs)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"probs": self.probs}
+        if self.logits is not None:
+            out["logits"] = self.logits
+        if self.member_probs is not None:
+            out["member_probs"] = self.member_probs
+        return out
+
+
+def _as_output(value: PredictOutput, batch: int) -> dict[str, torch.Tensor]:
+    """Check one call's output and bring it to a dict of float32 CPU tensors."""
+    out = dict(value) if isinstance(value, Mapping) else {"probs": value}
+    unknown = set(out) - {"probs", "logits", "member_probs"}
+    if unknown or "probs" not in out:
+        raise ValueError(
+            "predict_fn must return class probabilities (N, K) or a dict with 'probs' and "
+            f"optionally 'logits' (N, K) and 'member_probs' (M, N, K); got keys {sorted(out)}"
+        )
+    result = {}
+    for key, tensor in out.items():
+        tensor = torch.as_tensor(tensor)
+        if tensor.dtype == torch.bfloat16:
+            raise ValueError(
+                f"predict_fn returned {key} in bf16: compute probabilities from float32 logits "
+                "(DESIGN.md), e.g. logits.float().softmax(-1)"
+            )
+        expected = 3 if key == "member_probs" else 2
+        rows = tensor.shape[1] if key == "member_probs" and tensor.dim() == 3 else tensor.shape[0]
+        if tensor.dim() != expected or rows != batch:
+            raise ValueError(
+                f"predict_fn returned {key} of shape {tuple(tensor.shape)} for a batch of {batch} "
+                f"images; expected {'(M, N, K)' if expected == 3 else '(N, K)'} with N = {batch}"
+            )
+        result[key] = tensor.detach().float().cpu()
+    return result
+
+
+def collect(
+    predict_fn: PredictFn, images: torch.Tensor, device: torch.device, batch_size: int = 500
+) -> Predictions:
+    """Run ``predict_fn`` over uint8 ``images`` in batches (moved to ``device``)."""
+    if images.shape[0] == 0:
+        raise ValueError("no images to evaluate (an empty set)")
+    parts: dict[str, list[torch.Tensor]] = {}
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            batch = images[start : start + batch_size].to(device, non_blocking=True)
+            for key, value in _as_output(predict_fn(batch), batch.shape[0]).items():
+                parts.setdefault(key, []).append(value)
+    joined = {
+        key: torch.cat(values, dim=1 if key == "member_probs" else 0).numpy()
+        for key, values in parts.items()
+    }
+    return Predictions(joined["probs"], joined.get("logits"), joined.get("member_probs"))
+
+
+def classification_metrics(
+    probs: np.ndarray, labels: np.ndarray, prefix: str = "test"
+) -> dict[str, float]:
+    """Prediction, calibration and selective-prediction metrics of ``probs`` ``(N, K)``."""
+    return {
+        f"{prefix}/accuracy": metrics.accuracy(probs, labels),
+        f"{prefix}/nll": metrics.nll(probs, labels),
+        f"{prefix}/brier": metrics.brier(probs, labels),
+        f"{prefix}/ece": metrics.ece(probs, labels),
+        f"{prefix}/adaptive_ece": metrics.adaptive_ece(probs, labels),
+        f"{prefix}/classwise_ece": metrics.classwise_ece(probs, labels),
+        f"{prefix}/aurc": metrics.aurc(probs, labels),
+        f"{prefix}/accuracy_at_90": metrics.accuracy_at_coverage(probs, labels, COVERAGE),
+    }
+
+
+def ood_metrics(
+    scores_in: Mapping[str, np.ndarray], scores_out: Mapping[str, np.ndarray], name: str
+) -> dict[str, float]:
+    """AUROC, AUPR (in and out) and FPR95 of every score, for OOD set ``name``."""
+    out = {}
+    for score in scores_in:
+        if score not in scores_out:
+            continue
+        prefix = f"ood/{name}" if score == DEFAULT_SCORE else f"ood/{name}/{score}"
+        a, b = scores_in[score], scores_out[score]
+        out[f"{prefix}/auroc"] = metrics.ood_auroc(a, b)
+        out[f"{prefix}/aupr_in"] = metrics.ood_aupr_in(a, b)
+        out[f"{prefix}/aupr_out"] = metrics.ood_aupr_out(a, b)
+        out[f"{prefix}/fpr95"] = metrics.fpr_at_95_tpr(a, b)
+    return out
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def evaluate(
+    predict_fn: PredictFn,
+    dataset: Any,
+    *,
+    ood: Sequence[Any] = (),
+    output_dir: str | Path | None = None,
+    method: str = "custom",
+    overwrite: bool = False,
+    device: str | torch.device | None = None,
+    batch_size: int = 500,
+    params: int | None = None,
+    train_seconds: float | None = None,
+    history: Sequence[Mapping[str, Any]] = (),
+    flag_lines: Sequence[str] | None = None,
+    checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None,
+    seed: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+    measure_latency: bool = True,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a classifier on ``dataset``'s test split and ``ood`` sets; returns the summary.
+
+    ``predict_fn(images)`` gets uint8 images ``(B, C, H, W)`` on ``device`` and returns class
+    probabilities ``(B, K)`` (float32 or float64), or a dict with ``probs`` and optionally
+    ``logits`` ``(B, K)`` (adds the Dempster-Shafer OOD score) and ``member_probs``
+    ``(M, B, K)`` (adds mutual information). ``dataset`` is an image set from
+    ``uqbench.data.get_images`` (``x_test``, ``y_test``, ``name``, ``source``, ``data_hash``);
+    ``ood`` holds OOD sets (``name``, ``images``, ``description``) from ``uqbench.data.ood``.
+    With ``output_dir`` the run directory is written atomically (``flags.txt``,
+    ``summary.json``, ``history.jsonl``, ``predictions/test.npz`` and
+    ``predictions/ood_<set>.npz``, and ``checkpoint.safetensors`` when ``checkpoint=(tensors,
+    metadata)`` is given); an existing non-empty directory is refused unless ``overwrite``.
+    """
+    if not callable(predict_fn):
+        raise ValueError("predict_fn must be a function from uint8 images to probabilities")
+    if output_dir is not None:
+        check_output_dir(output_dir, overwrite)
+    target = torch.device(device) if device is not None else dataset.x_test.device
+    start = time.perf_counter()
+    labels = dataset.y_test.cpu().numpy()
+    test = collect(predict_fn, dataset.x_test, target, batch_size)
+    if test.probs.shape[1] != dataset.num_classes:
+        raise ValueError(
+            f"predict_fn gives {test.probs.shape[1]} classes but {dataset.name} has "
+            f"{dataset.num_classes}"
+        )
+    results = classification_metrics(test.probs, labels)
+    scores_in = test.scores()
+    ood_predictions: dict[str, Predictions] = {}
+    for ood_set in ood:
+        ood_predictions[ood_set.name] = collect(predict_fn, ood_set.images, target, batch_size)
+        results.update(ood_metrics(scores_in, ood_predictions[ood_set.name].scores(), ood_set.name))
+    eval_seconds = time.perf_counter() - start
+    latency = None
+    if measure_latency:
+        sample = dataset.x_test[: min(batch_size, dataset.x_test.shape[0])].to(target)
+        with torch.no_grad():
+            latency = latency_record(predict_fn, sample, warmup=2, repeats=5, device=target)
+        results["cost/ms_per_example"] = latency["ms_per_example"]
+    if train_seconds is not None:
+        results["cost/train_seconds"] = float(train_seconds)
+    if params is not None:
+        results["cost/params"] = float(params)
+    results["cost/peak_memory_mb"] = peak_memory_mb(target)
+    summary = build_summary(
+        kind="baseline",
+        method=method,
+        dataset={
+            "name": dataset.name,
+            "root": Path(str(dataset.source)).name,
+            "source": str(dataset.source),
+        },
+        data_hash=dataset.data_hash,
+        seed=seed,
+        split="test",
+        device=describe_device(target),
+        metrics=results,
+        timings={
+            **({"train_seconds": float(train_seconds)} if train_seconds is not None else {}),
+            "eval_seconds": eval_seconds,
+        },
+        params=params,
+        peak_memory_mb=results["cost/peak_memory_mb"],
+        extra={
+            "ood_sets": {s.name: s.description for s in ood},
+            **({"latency": latency} if latency else {}),
+            **dict(extra or {}),
+        },
+    )
+    if output_dir is not None:
+        _write(
+            output_dir,
+            overwrite,
+            summary,
+            test,
+            labels,
+            scores_in,
+            ood_predictions,
+            history,
+            flag_lines,
+            checkpoint,
+        )
+    if not quiet:
+        print(result_table(summary))
+    return summary
+
+
+def _write(
+    output_dir: str | Path,
+    overwrite: bool,
+    summary: Mapping[str, Any],
+    test: Predictions,
+    labels: np.ndarray,
+    scores_in: Mapping[str, np.ndarray],
+    ood_predictions: Mapping[str, Predictions],
+    history: Sequence[Mapping[str, Any]],
+    flag_lines: Sequence[str] | None,
+    checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None,
+) -> None:
+    with RunDirectory(output_dir, overwrite=overwrite) as run:
+        run.write_flags(
+            flag_lines if flag_lines is not None else ["# evaluated with uqbench.evaluate()"]
+        )
+        run.write_text("history.jsonl", "")
+        for record in history:
+            run.append_history(record)
+        run.save_predictions(
+            "test",
+            labels=labels,
+            **test.arrays(),
+            **{f"score_{k}": v for k, v in scores_in.items()},
+        )
+        for name, predictions in ood_predictions.items():
+            run.save_predictions(
+                f"ood_{_safe_name(name)}",
+                **predictions.arrays(),
+                **{f"score_{k}": v for k, v in predictions.scores().items()},
+            )
+        if checkpoint is not None:
+            run.save_checkpoint(*checkpoint)
+        run.write_summary(summary)
+        run.commit()
+
+
+def result_table(summary: Mapping[str, Any]) -> str:
+    """Test metrics and, per OOD set, the max-probability AUROC / FPR95, as a text table."""
+    values = summary["metrics"]
+    rows = [
+        [key.split("/", 1)[1], f"{values[key]:.4f}"]
+        for key in (
+            "test/accuracy",
+            "test/nll",
+            "test/brier",
+            "test/ece",
+            "test/aurc",
+        )
+        if key in values
+    ]
+    for name in summary.get("ood_sets", {}):
+        for key in (f"ood/{name}/auroc", f"ood/{name}/fpr95"):
+            if key in values:
+                rows.append([key, f"{values[key]:.4f}"])
+    if "cost/ms_per_example" in values:
+        rows.append(["ms per example", f"{values['cost/ms_per_example']:.4f}"])
+    if "train_seconds" in summary.get("timings", {}):
+        rows.append(["train time", format_seconds(summary["timings"]["train_seconds"])])
+    return format_table(
+        ["", "value"], rows, title=f"{summary['method']} / {summary['dataset']['name']}"
+    )

@@ -1,0 +1,253 @@
+"""Shared mechanics of the image baselines: flags -> data on the device, OOD sets, the network
+and recipe of the protocol, temperature scaling, and the run directory.
+
+A baseline script reads as: ``task = prepare_task(...)``, build and train its networks with
+``uqbench.training.classifier``, define ``predict(images) -> probabilities``, then
+``finish_run(task, predict, ...)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from uqbench import data, metrics, models
+from uqbench.data import augment
+from uqbench.data import ood as ood_sets
+from uqbench.layers.temperature import fit_temperature
+from uqbench.training import flags as common
+from uqbench.training.classifier import Recipe, Runtime
+from uqbench.training.environment import select_device
+from uqbench.training.evaluation import PredictFn, collect, evaluate
+from uqbench.training.protocols import Protocol, choose_protocol
+from uqbench.training.rundir import check_output_dir
+
+VALIDATION_SEED = 0
+INIT_IMAGES = 5000
+
+
+@dataclass
+class ImageTask:
+    """The resolved data, OOD sets, network choice, recipe and runtime of one image run."""
+
+    method: str
+    data: Any
+    ood: list[Any]
+    ood_skipped: list[str]
+    protocol: Protocol
+    model_name: str
+    recipe: Recipe
+    runtime: Runtime
+    seed: int
+    output_dir: Path
+    overwrite: bool
+    quiet: bool
+    started: float = field(default_factory=time.perf_counter)
+
+    def build_model(self, dropout_rate: float = 0.0, seed_offset: int = 0) -> nn.Module:
+        """A freshly initialised network of the task's architecture on the task's device
+        (initialisation seeded by ``seed + seed_offset``). Networks with a data-dependent
+        initialisation (``init_from_images``, e.g. fast_cifar's patch whitening) get it from
+        up to 5,000 normalised training images."""
+        torch.manual_seed(self.seed + seed_offset)
+        channels, size = self.data.image_shape[0], self.data.image_shape[1]
+        model = models.get(
+            self.model_name,
+            num_classes=self.data.num_classes,
+            in_channels=channels,
+            image_size=size,
+            dropout_rate=dropout_rate,
+        ).to(self.runtime.device)
+        if hasattr(model, "init_from_images"):
+            sample = self.data.x_train[:INIT_IMAGES]
+            model.init_from_images(augment.normalize(sample, self.data.mean, self.data.std))
+        return model
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+
+def prepare_task(method: str) -> ImageTask:
+    """Read the image flags, load the data set onto the device, resolve the OOD sets and the
+    protocol; every problem is a clear ``ValueError`` before any training starts."""
+    if not common.DATASET.value:
+        raise ValueError(
+            "--dataset is required: a name (e.g. digits, cifar10; `uqbench list datasets`) or a "
+            "path to an image folder / archive"
+        )
+    if common.OUTPUT_DIR.value:
+        check_output_dir(common.OUTPUT_DIR.value, common.OVERWRITE.value)
+    device = select_device(common.DEVICE.value or "auto")
+    runtime = Runtime.for_device(
+        device, precision=common.PRECISION.value, compile=common.COMPILE.value
+    )
+    protocol = choose_protocol(common.PROTOCOL.value, common.MODEL.value, device.type)
+    model_name = common.value_or(common.MODEL, protocol.model)
+    models.check_name(model_name)
+    if common.TEMPERATURE_SCALING.value and not common.VALIDATION_FRACTION.value:
+        raise ValueError(
+            "--temperature_scaling fits the temperature on validation data: set "
+            "--validation_fraction > 0 (e.g. 0.1)"
+        )
+    # The validation carve-out does not depend on --seed: runs with different seeds share it,
+    # so their networks can be combined (image/ensemble --members_from) and calibrated on data
+    # none of them trained on.
+    dataset = data.get_images(
+        common.DATASET.value,
+        data_dir=common.DATA_DIR.value,
+        validation_fraction=common.VALIDATION_FRACTION.value,
+        seed=VALIDATION_SEED,
+        download=common.DOWNLOAD.value,
+    )
+    ood: list[Any] = []
+    if common.HOLDOUT_CLASSES.value:
+        dataset, held_out = ood_sets.hold_out_classes(dataset, common.HOLDOUT_CLASSES.value)
+        ood.append(held_out)
+    extra_ood, skipped = ood_sets.resolve_ood(common.OOD.value, dataset, common.DATA_DIR.value)
+    ood.extend(extra_ood)
+    recipe = protocol.recipe
+    if common.EPOCHS.value is not None and common.WARMUP_EPOCHS.value is None:
+        # Another length of training keeps the protocol's warm-up as a fraction of it.
+        fraction = recipe.warmup_epochs / recipe.epochs
+        recipe = recipe.with_overrides(warmup_epochs=fraction * max(1, common.EPOCHS.value))
+    recipe = recipe.with_overrides(
+        epochs=common.EPOCHS.value,
+        batch_size=common.BATCH_SIZE.value,
+        learning_rate=common.LEARNING_RATE.value,
+        weight_decay=common.WEIGHT_DECAY.value,
+        schedule=common.SCHEDULE.value,
+        warmup_epochs=common.WARMUP_EPOCHS.value,
+        label_smoothing=common.LABEL_SMOOTHING.value,
+        test_flips=common.TEST_FLIPS.value,
+    ).check()
+    output = Path(common.OUTPUT_DIR.value or common.default_output_dir(method, dataset.name))
+    task = ImageTask(
+        method=method,
+        data=dataset.to(device),
+        ood=ood,
+        ood_skipped=skipped,
+        protocol=protocol,
+        model_name=model_name,
+        recipe=recipe,
+        runtime=runtime,
+        seed=common.SEED.value,
+        output_dir=output,
+        overwrite=common.OVERWRITE.value,
+        quiet=common.QUIET.value,
+    )
+    task.log(
+        f"{method}: {dataset.name} ({dataset.x_train.shape[0]} train, {dataset.x_val.shape[0]} "
+        f"validation, {dataset.x_test.shape[0]} test, {dataset.num_classes} classes), "
+        f"{model_name}, protocol {protocol.name}, {recipe.epochs} epochs, {device} "
+        f"({runtime.precision}); OOD: {', '.join(s.name for s in ood) or 'none'}"
+        + (f"; skipped: {'; '.join(skipped)}" if skipped else "")
+    )
+    return task
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def tempered(predict: PredictFn, temperature: float) -> PredictFn:
+    """``predict`` with its mean prediction divided by ``temperature`` in log space:
+    ``softmax(log p / T)`` (for one network this is ``softmax(logits / T)``); member
+    probabilities are left as they are, logits are divided by T."""
+
+    def predict_tempered(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = predict(images)
+        out = dict(out) if isinstance(out, Mapping) else {"probs": out}
+        log_probs = out["probs"].clamp_min(1e-30).log()
+        out["probs"] = torch.softmax(log_probs / temperature, dim=-1)
+        if "logits" in out:
+            out["logits"] = out["logits"] / temperature
+        return out
+
+    return predict_tempered
+
+
+def validation_metrics(task: ImageTask, predict: PredictFn, prefix: str) -> dict[str, float]:
+    """Accuracy, NLL and ECE on the validation set (empty when there is none)."""
+    if task.data.x_val.shape[0] == 0:
+        return {}
+    probs = collect(predict, task.data.x_val, task.runtime.device).probs
+    labels = task.data.y_val.cpu().numpy()
+    return {
+        f"{prefix}/accuracy": metrics.accuracy(probs, labels),
+        f"{prefix}/nll": metrics.nll(probs, labels),
+        f"{prefix}/ece": metrics.ece(probs, labels),
+    }
+
+
+def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
+    """With ``--temperature_scaling``, fit T on the validation set (log of the mean predicted
+    probabilities as logits) and return the tempered predictor; else ``predict`` unchanged.
+    The record holds T and the validation metrics before and after."""
+    record: dict[str, Any] = {"validation": validation_metrics(task, predict, "val")}
+    if not common.TEMPERATURE_SCALING.value:
+        return predict, record
+    probs = collect(predict, task.data.x_val, task.runtime.device).probs
+    log_probs = np.log(np.clip(probs.astype(np.float64), 1e-30, None))
+    temperature = fit_temperature(log_probs, task.data.y_val.cpu().numpy())
+    scaled = tempered(predict, temperature)
+    record["temperature"] = temperature
+    record["validation"].update(validation_metrics(task, scaled, "val_scaled"))
+    task.log(f"{task.method}: temperature {temperature:.3f} fitted on the validation set")
+    return scaled, record
+
+
+def finish_run(
+    task: ImageTask,
+    predict: PredictFn,
+    *,
+    flag_lines: Sequence[str],
+    history: Sequence[Mapping[str, Any]],
+    train_seconds: float,
+    params: int,
+    checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Temperature-scale if asked, evaluate on the test and OOD sets, write the run directory."""
+    predict, calibration = calibrate(task, predict)
+    summary = evaluate(
+        predict,
+        task.data,
+        ood=task.ood,
+        output_dir=task.output_dir,
+        method=task.method,
+        overwrite=task.overwrite,
+        device=task.runtime.device,
+        batch_size=common.EVAL_BATCH_SIZE.value,
+        params=params,
+        train_seconds=train_seconds,
+        history=history,
+        flag_lines=flag_lines,
+        checkpoint=checkpoint,
+        seed=task.seed,
+        extra={
+            "model": task.model_name,
+            "protocol": task.protocol.name,
+            "recipe": task.recipe.as_dict(),
+            "runtime": {
+                "precision": task.runtime.precision,
+                "channels_last": task.runtime.channels_last,
+                "compile": task.runtime.compile,
+            },
+            "classes": list(task.data.class_names),
+            "ood_skipped": task.ood_skipped,
+            **calibration,
+            **dict(extra or {}),
+        },
+        quiet=task.quiet,
+    )
+    if not task.quiet:
+        print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
+    return summary

@@ -1,0 +1,182 @@
+"""Prediction functions of the image methods, and the checkpoints that rebuild them.
+
+A predictor maps a batch of uint8 images on the device to what the evaluation harness takes:
+``{"probs": (B, K), "logits": (B, K)}`` for one network, plus ``"member_probs": (M, B, K)`` for an
+ensemble or Monte-Carlo dropout (whose ``probs`` is the mean over members / samples). Everything
+is float32, computed from float32 logits.
+
+A checkpoint stores every network's weights (``member<i>.<name>`` for ensembles) and, in its
+metadata, the method, the network's class and constructor arguments, the normalisation constants
+and the prediction settings, so ``uqbench eval RUN_DIR`` can rebuild the predictor on any data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from uqbench import models
+from uqbench.layers.mc_dropout import mc_dropout
+from uqbench.training.checkpoint import CheckpointError, load_checkpoint
+from uqbench.training.classifier import Runtime, network_logits
+from uqbench.training.ensembles import VectorizedEnsemble
+from uqbench.training.evaluation import PredictFn
+
+Normalisation = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def single(model: nn.Module, norm: Normalisation, runtime: Runtime, flips: bool) -> PredictFn:
+    """Softmax of one network's logits."""
+    model.eval()
+
+    def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = network_logits(model, images, *norm, runtime, flips)
+        return {"probs": logits.softmax(dim=-1), "logits": logits}
+
+    return predict
+
+
+def monte_carlo_dropout(
+    model: nn.Module, norm: Normalisation, runtime: Runtime, flips: bool, samples: int
+) -> PredictFn:
+    """The mean of ``samples`` softmax predictions with dropout sampling (Gal & Ghahramani 2016);
+    the samples are the members."""
+    if samples < 1:
+        raise ValueError(f"--mc_samples must be at least 1, got {samples}")
+    model.eval()
+
+    def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        with mc_dropout(model):
+            logits = torch.stack(
+                [network_logits(model, images, *norm, runtime, flips) for _ in range(samples)]
+            )
+        member_probs = logits.softmax(dim=-1)
+        return {"probs": member_probs.mean(dim=0), "member_probs": member_probs}
+
+    return predict
+
+
+def ensemble(
+    members: VectorizedEnsemble | Sequence[nn.Module],
+    norm: Normalisation,
+    runtime: Runtime,
+    flips: bool,
+) -> PredictFn:
+    """The mean of the members' softmax predictions (a uniform mixture, Lakshminarayanan et al.
+    2017)."""
+    vectorized = isinstance(members, VectorizedEnsemble)
+    for member in [members] if vectorized else members:
+        member.eval()
+
+    def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if vectorized:
+            logits = network_logits(members, images, *norm, runtime, flips)
+        else:
+            logits = torch.stack(
+                [network_logits(m, images, *norm, runtime, flips) for m in members]
+            )
+        member_probs = logits.softmax(dim=-1)
+        return {"probs": member_probs.mean(dim=0), "member_probs": member_probs}
+
+    return predict
+
+
+def checkpoint_of(
+    method: str,
+    networks: Sequence[nn.Module],
+    *,
+    norm: Normalisation,
+    image_shape: Sequence[int],
+    class_names: Sequence[str],
+    flips: bool,
+    **settings: Any,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(tensors, metadata)`` for ``checkpoint.safetensors``: one network's weights as they
+    are, several as ``member<i>.<name>``; ``settings`` (e.g. ``mc_samples``, ``dropout_rate``)
+    are kept in the metadata."""
+    first = networks[0]
+    architectures = [_architecture(n) for n in networks]
+    if len(networks) == 1:
+        tensors = dict(first.state_dict())
+    else:
+        tensors = {
+            f"member{i}.{name}": value
+            for i, network in enumerate(networks)
+            for name, value in network.state_dict().items()
+        }
+    metadata = {
+        "method": method,
+        **architectures[0],
+        "num_networks": len(networks),
+        "networks": architectures,
+        "mean": list(norm[0]),
+        "std": list(norm[1]),
+        "image_shape": list(image_shape),
+        "class_names": list(class_names),
+        "test_flips": bool(flips),
+        **settings,
+    }
+    return tensors, metadata
+
+
+def _architecture(network: nn.Module) -> dict[str, Any]:
+    return {
+        "class": f"{type(network).__module__}.{type(network).__qualname__}",
+        "kwargs": dict(getattr(network, "config", {})),
+    }
+
+
+def load_networks(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[list[nn.Module], dict[str, Any]]:
+    """The networks saved in a run directory (or a ``checkpoint.safetensors`` path), in eval
+    mode on ``device``, and the checkpoint's metadata."""
+    path = Path(path)
+    file = path / "checkpoint.safetensors" if path.is_dir() else path
+    tensors, metadata = load_checkpoint(file)
+    missing = {"method", "class", "kwargs", "mean", "std"} - set(metadata)
+    if missing:
+        raise CheckpointError(
+            f"{file} is not an image-classifier checkpoint (no {', '.join(sorted(missing))} in "
+            "its metadata); pass the run directory of an image/ baseline"
+        )
+    count = int(metadata.get("num_networks", 1))
+    architectures = metadata.get("networks") or [_architecture_of(metadata)] * count
+    networks = []
+    for i, architecture in enumerate(architectures):
+        prefix = f"member{i}." if count > 1 else ""
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        network = models.from_config(architecture["class"], architecture["kwargs"])
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as err:
+            raise CheckpointError(
+                f"the weights in {file} do not fit its network {architecture['class']}: {err}"
+            ) from None
+        networks.append(network.to(device).eval())
+    return networks, dict(metadata)
+
+
+def _architecture_of(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {"class": metadata["class"], "kwargs": metadata["kwargs"]}
+
+
+def load_predictor(path: str | Path, runtime: Runtime) -> tuple[PredictFn, dict[str, Any]]:
+    """Rebuild the predictor saved in a run directory (or a ``checkpoint.safetensors`` path)."""
+    networks, metadata = load_networks(path, runtime.device)
+    norm = (tuple(metadata["mean"]), tuple(metadata["std"]))
+    flips = bool(metadata.get("test_flips", False))
+    method = metadata["method"]
+    if method == "image/dropout":
+        predict = monte_carlo_dropout(
+            networks[0], norm, runtime, flips, int(metadata.get("mc_samples", 1))
+        )
+    elif len(networks) > 1:
+        predict = ensemble(networks, norm, runtime, flips)
+    else:
+        predict = single(networks[0], norm, runtime, flips)
+    return predict, dict(metadata)

@@ -1,0 +1,113 @@
+"""Tuned training protocols for the image baselines: a network and a recipe per setting.
+
+- ``ub``: Uncertainty Baselines' CIFAR recipe for WRN-28-10 (200 epochs, batch 512, SGD with
+  Nesterov momentum 0.9, base rate 0.1 per 128 examples, x0.2 at epochs 60/120/160 after one
+  warm-up epoch, L2 2e-4 on the loss = weight decay 4e-4 in PyTorch's form, crop + flip).
+- ``fast``: a short schedule for a GPU (the ``fast_cifar`` network, one-cycle, label smoothing,
+  test-time flips); what it reaches is in docs/results/image.md.
+- ``cpu``: small images (e.g. scikit-learn's 8x8 digits) on a CPU: LeNet-5, one-cycle, one-pixel
+  shifts and no flips (a mirrored digit is another symbol); chosen on validation accuracy/NLL
+  (benchmarks/image.py --tune).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from uqbench.training.classifier import Recipe
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named default: the network, its recipe, and method settings (MC dropout rate and
+    samples, ensemble size)."""
+
+    name: str
+    model: str
+    recipe: Recipe
+    dropout_rate: float
+    mc_samples: int
+    num_members: int
+    description: str
+
+
+PROTOCOLS = {
+    "ub": Protocol(
+        name="ub",
+        model="wrn28_10",
+        recipe=Recipe(
+            epochs=200,
+            batch_size=512,
+            learning_rate=0.4,
+            schedule="step",
+            milestones=(60 / 200, 120 / 200, 160 / 200),
+            decay_factor=0.2,
+            warmup_epochs=1,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=4e-4,
+            crop_padding=4,
+            flip=True,
+        ),
+        dropout_rate=0.1,
+        mc_samples=30,
+        num_members=4,
+        description="Uncertainty Baselines' WRN-28-10 CIFAR recipe (200 epochs)",
+    ),
+    "fast": Protocol(
+        name="fast",
+        model="fast_cifar",
+        recipe=Recipe(
+            epochs=16,
+            batch_size=512,
+            learning_rate=0.2,
+            schedule="onecycle",
+            warmup_epochs=3,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=5e-4,
+            label_smoothing=0.2,
+            crop_padding=2,
+            flip=True,
+            test_flips=True,
+        ),
+        dropout_rate=0.1,
+        mc_samples=10,
+        num_members=4,
+        description="a short GPU schedule (fast_cifar, one-cycle, 16 epochs)",
+    ),
+    "cpu": Protocol(
+        name="cpu",
+        model="lenet",
+        recipe=Recipe(
+            epochs=30,
+            batch_size=64,
+            learning_rate=0.05,
+            schedule="onecycle",
+            warmup_epochs=3,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=5e-4,
+            label_smoothing=0.0,
+            crop_padding=1,
+            flip=False,
+        ),
+        dropout_rate=0.1,
+        mc_samples=30,
+        num_members=4,
+        description="small images on a CPU (LeNet-5, 30 epochs)",
+    ),
+}
+
+
+def choose_protocol(name: str, model: str | None, device_type: str) -> Protocol:
+    """The protocol ``name``; ``auto`` picks ``ub`` for Wide ResNets, ``cpu`` on a CPU, else
+    ``fast``."""
+    if name == "auto":
+        if model is not None and model.startswith("wrn"):
+            name = "ub"
+        else:
+            name = "cpu" if device_type == "cpu" else "fast"
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; choose auto or one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]

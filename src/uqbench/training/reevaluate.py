@@ -1,0 +1,105 @@
+"""``uqbench eval RUN_DIR``: evaluate a saved image classifier again, on other data or OOD sets.
+
+The predictor is rebuilt from the run's checkpoint (networks, normalisation, Monte-Carlo samples,
+test-time flips) and, if the run was temperature-scaled, its fitted temperature; the result is a
+new run directory of the same format, so ``uqbench report`` can put both side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from uqbench import data
+from uqbench.data import ood as ood_sets
+from uqbench.training.classifier import Runtime
+from uqbench.training.environment import select_device
+from uqbench.training.evaluation import evaluate
+from uqbench.training.image_task import tempered
+from uqbench.training.predictors import load_predictor
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a run directory: it has no summary.json")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); the run directory is damaged"
+        ) from None
+
+
+def reevaluate(
+    run_dir: str | Path,
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    ood: Sequence[str] = ("noise",),
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    batch_size: int = 1000,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Evaluate the classifier saved in ``run_dir`` on ``dataset`` (default: the one it was
+    trained on) and the ``ood`` sets; writes a new run directory and returns its summary.
+
+    If the run left classes out (``--holdout_classes``) and ``dataset`` has them, they are left
+    out again and their test images become the OOD set ``holdout``."""
+    run_dir = Path(run_dir)
+    summary = _summary(run_dir)
+    runtime = Runtime.for_device(select_device(device))
+    predict, metadata = load_predictor(run_dir, runtime)
+    if summary.get("temperature"):
+        predict = tempered(predict, float(summary["temperature"]))
+    name = dataset or summary["dataset"].get("source") or summary["dataset"]["name"]
+    images = data.get_images(name, data_dir=data_dir)
+    trained_classes = list(metadata.get("class_names") or summary.get("classes") or [])
+    held_out = [c for c in images.class_names if c not in trained_classes]
+    sets = []
+    if trained_classes and held_out and len(held_out) < len(images.class_names):
+        images, holdout = ood_sets.hold_out_classes(images, held_out)
+        sets.append(holdout)
+    if list(images.class_names) != trained_classes and trained_classes:
+        raise ValueError(
+            f"{run_dir} predicts the classes {trained_classes}, but {images.name} has "
+            f"{list(images.class_names)}: evaluate on a data set with the same classes"
+        )
+    if tuple(images.image_shape) != tuple(metadata.get("image_shape", images.image_shape)):
+        raise ValueError(
+            f"{run_dir} takes images of shape {tuple(metadata['image_shape'])}, {images.name} "
+            f"has {tuple(images.image_shape)}"
+        )
+    extra, skipped = ood_sets.resolve_ood(list(ood), images, data_dir)
+    sets.extend(extra)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(output_dir) if output_dir else run_dir.parent / f"{run_dir.name}-eval-{stamp}"
+    with torch.no_grad():
+        return evaluate(
+            predict,
+            images.to(runtime.device),
+            ood=sets,
+            output_dir=out,
+            method=summary.get("method", metadata["method"]),
+            overwrite=overwrite,
+            device=runtime.device,
+            batch_size=batch_size,
+            params=summary.get("params"),
+            flag_lines=[f"# uqbench eval {run_dir}", f"--dataset={name}", f"--ood={','.join(ood)}"],
+            checkpoint=None,
+            seed=summary.get("seed"),
+            extra={
+                "evaluated_from": str(run_dir.resolve()),
+                "temperature": summary.get("temperature"),
+                "ood_skipped": skipped,
+                "classes": list(images.class_names),
+            },
+            quiet=quiet,
+        )

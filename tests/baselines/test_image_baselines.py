@@ -1,0 +1,124 @@
+"""The image baselines end to end on digits: the run-directory contract, metrics recomputed from
+the saved predictions, re-evaluation from the checkpoint, ensembles of earlier runs, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+
+from uqbench import baselines, cli
+from uqbench.training.reevaluate import reevaluate
+
+FAST = [
+    "--dataset=digits",
+    "--epochs=2",
+    "--device=cpu",
+    "--holdout_classes=8,9",
+    "--ood=noise",
+    "--quiet",
+]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks gain nothing from intra-op threads (and lose a lot on a busy machine)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _run(name: str, out, *extra: str) -> dict:
+    return baselines.run(name, [*FAST, f"--output_dir={out}", *extra])
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("image/deterministic", ["--temperature_scaling"]),
+        ("image/dropout", ["--mc_samples=3"]),
+        ("image/ensemble", ["--num_members=2"]),
+    ],
+)
+def test_baseline_writes_the_contract_and_its_metrics_recompute(name, extra, tmp_path):
+    out = tmp_path / "run"
+    summary = _run(name, out, *extra)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.safetensors",
+        "flags.txt",
+        "history.jsonl",
+        "predictions",
+        "summary.json",
+    ]
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert on_disk["method"] == name and on_disk["dataset"]["name"] == "digits"
+    assert on_disk["classes"] == [str(c) for c in range(8)]
+    saved = np.load(out / "predictions" / "test.npz")
+    probs, labels = saved["probs"].astype(np.float64), saved["labels"]
+    assert probs.shape == (289, 8) and set(labels) == set(range(8))
+    metrics = on_disk["metrics"]
+    assert metrics["test/accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels))
+    renormalised = probs / probs.sum(1, keepdims=True)
+    assert metrics["test/nll"] == pytest.approx(log_loss(labels, renormalised), rel=1e-4)
+    holdout = np.load(out / "predictions" / "ood_holdout.npz")
+    truth = np.r_[np.ones(len(probs)), np.zeros(len(holdout["probs"]))]
+    scores = np.r_[saved["score_max_prob"], holdout["score_max_prob"]]
+    assert metrics["ood/holdout/auroc"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-6)
+    if name != "image/deterministic":
+        assert "ood/holdout/mutual_information/auroc" in metrics
+        assert saved["member_probs"].shape[1:] == (289, 8)
+    else:
+        assert on_disk["temperature"] > 0
+        assert {"val/ece", "val_scaled/ece"} <= set(on_disk["validation"])
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history][:2] == [1, 2]
+    assert "--epochs=2" in (out / "flags.txt").read_text()
+
+
+def test_eval_rebuilds_the_predictor_from_the_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    first = _run("image/dropout", out, "--mc_samples=4", "--temperature_scaling")
+    again = reevaluate(out, ood=["noise"], output_dir=tmp_path / "again", quiet=True)
+    # Same networks, same temperature, same held-out classes: same accuracy (MC noise aside,
+    # accuracy of 4-sample averages on 289 images moves by at most a few examples).
+    assert again["metrics"]["test/accuracy"] == pytest.approx(
+        first["metrics"]["test/accuracy"], abs=0.03
+    )
+    assert "ood/holdout/auroc" in again["metrics"]
+    assert again["evaluated_from"] == str(out.resolve())
+    assert cli.main(["eval", str(out), "--output_dir", str(tmp_path / "cli"), "--device=cpu"]) == 0
+    assert (tmp_path / "cli" / "summary.json").is_file()
+
+
+def test_ensemble_of_earlier_runs_equals_the_mean_of_their_predictions(tmp_path):
+    runs = []
+    for seed in (0, 1):
+        runs.append(tmp_path / f"det{seed}")
+        _run("image/deterministic", runs[-1], f"--seed={seed}")
+    combined = tmp_path / "ensemble"
+    summary = _run("image/ensemble", combined, f"--members_from={runs[0]},{runs[1]}")
+    member_probs = [np.load(r / "predictions" / "test.npz")["probs"] for r in runs]
+    saved = np.load(combined / "predictions" / "test.npz")
+    np.testing.assert_allclose(saved["probs"], np.mean(member_probs, axis=0), atol=1e-5)
+    assert summary["num_members"] == 2
+
+
+def test_clear_errors_and_nothing_half_written(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="unknown model"):
+        _run("image/deterministic", out, "--model=resnet21x")
+    with pytest.raises(ValueError, match="--validation_fraction"):
+        _run("image/deterministic", out, "--temperature_scaling", "--validation_fraction=0")
+    with pytest.raises(ValueError, match="dropout_rate"):
+        _run("image/dropout", out, "--dropout_rate=1.5")
+    with pytest.raises(ValueError, match="not a run directory"):
+        _run("image/ensemble", out, f"--members_from={tmp_path},{tmp_path}")
+    with pytest.raises(baselines.BaselineError, match="does not take --hidden"):
+        _run("image/deterministic", out, "--hidden=3")
+    assert not out.exists()
+    assert cli.main(["run", "image/deterministic", "--dataset=nonexistent_set", "--quiet"]) == 2

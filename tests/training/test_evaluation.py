@@ -1,0 +1,150 @@
+"""The evaluation harness on a user's predict function: metrics against scikit-learn and hand
+values, the run directory, and clear errors for malformed outputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+
+from uqbench.training.evaluation import evaluate
+
+K = 3
+
+
+@dataclass
+class FakeImages:
+    """The attributes of an image set that ``evaluate`` reads."""
+
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    name: str = "fake"
+    source: str = "/somewhere/fake"
+    data_hash: str = "abc123"
+
+    @property
+    def num_classes(self) -> int:
+        return K
+
+
+@dataclass
+class FakeOOD:
+    name: str
+    images: torch.Tensor
+    description: str = "test OOD set"
+
+
+def _images(n: int, offset: int) -> torch.Tensor:
+    """uint8 images whose first pixel encodes the example index (plus ``offset``)."""
+    x = torch.zeros(n, 1, 4, 4, dtype=torch.uint8)
+    x[:, 0, 0, 0] = torch.arange(n, dtype=torch.uint8) + offset
+    return x
+
+
+def _table(n: int, seed: int, sharp: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, K)) * sharp
+    return np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+
+IN_PROBS = _table(60, 0, 3.0)
+OOD_PROBS = _table(40, 1, 0.5)
+LABELS = np.random.default_rng(2).integers(0, K, 60)
+
+
+def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Looks each image up by the index in its first pixel: in-distribution 0..59, OOD 100+."""
+    index = images[:, 0, 0, 0].long()
+    table = np.where(index[:, None] >= 100, 0, 1)  # which table to read from
+    rows = np.stack(
+        [
+            OOD_PROBS[i - 100] if t == 0 else IN_PROBS[i]
+            for i, t in zip(index.tolist(), table[:, 0], strict=True)
+        ]
+    )
+    probs = torch.tensor(rows, dtype=torch.float32)
+    return {"probs": probs, "logits": probs.log(), "member_probs": probs.expand(2, -1, -1)}
+
+
+def test_metrics_match_references_and_the_run_directory_is_complete(tmp_path):
+    data = FakeImages(_images(60, 0), torch.tensor(LABELS))
+    ood = FakeOOD("other", _images(40, 100))
+    out = tmp_path / "run"
+    summary = evaluate(
+        predict,
+        data,
+        ood=[ood],
+        output_dir=out,
+        method="mine",
+        batch_size=16,
+        params=123,
+        quiet=True,
+    )
+    m = summary["metrics"]
+    probs = IN_PROBS.astype(np.float32).astype(np.float64)
+    normalised = probs / probs.sum(1, keepdims=True)
+    assert m["test/accuracy"] == pytest.approx(np.mean(probs.argmax(1) == LABELS))
+    assert m["test/nll"] == pytest.approx(log_loss(LABELS, normalised, labels=range(K)), rel=1e-5)
+    onehot = np.eye(K)[LABELS]
+    assert m["test/brier"] == pytest.approx(np.mean(((probs - onehot) ** 2).sum(1)), rel=1e-5)
+    # AUROC of the max probability, in-distribution positive, against scikit-learn
+    scores = np.r_[IN_PROBS.max(1), OOD_PROBS.max(1)]
+    truth = np.r_[np.ones(60), np.zeros(40)]
+    assert m["ood/other/auroc"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-6)
+    assert {"ood/other/entropy/auroc", "ood/other/dempster_shafer/fpr95"} <= set(m)
+    assert m["ood/other/mutual_information/auroc"] == pytest.approx(0.5)  # identical members
+    assert m["cost/params"] == 123 and m["cost/ms_per_example"] > 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "flags.txt",
+        "history.jsonl",
+        "predictions",
+        "summary.json",
+    ]
+    saved = np.load(out / "predictions" / "test.npz")
+    np.testing.assert_allclose(saved["probs"], IN_PROBS, rtol=1e-6)
+    assert saved["labels"].tolist() == LABELS.tolist()
+    assert saved["member_probs"].shape == (2, 60, K)
+    ood_saved = np.load(out / "predictions" / "ood_other.npz")
+    np.testing.assert_allclose(ood_saved["score_max_prob"], OOD_PROBS.max(1), rtol=1e-6)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["method"] == "mine" and on_disk["dataset"]["root"] == "fake"
+    assert on_disk["ood_sets"] == {"other": "test OOD set"}
+
+
+def test_plain_probabilities_are_enough(tmp_path):
+    data = FakeImages(_images(60, 0), torch.tensor(LABELS))
+    summary = evaluate(
+        lambda x: predict(x)["probs"], data, ood=[FakeOOD("o", _images(40, 100))], quiet=True
+    )
+    assert "ood/o/auroc" in summary["metrics"]
+    assert "ood/o/dempster_shafer/auroc" not in summary["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda x: torch.ones(x.shape[0], K + 1) / (K + 1), "classes"),
+        (lambda x: torch.ones(x.shape[0] - 1, K) / K, "shape"),
+        (lambda x: {"scores": torch.ones(x.shape[0], K)}, "probs"),
+        (lambda x: (torch.ones(x.shape[0], K) / K).bfloat16(), "bf16"),
+    ],
+)
+def test_malformed_predictions_are_refused(bad, message, tmp_path):
+    data = FakeImages(_images(60, 0), torch.tensor(LABELS))
+    with pytest.raises(ValueError, match=message):
+        evaluate(bad, data, output_dir=tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_existing_run_directory_is_not_overwritten(tmp_path):
+    data = FakeImages(_images(60, 0), torch.tensor(LABELS))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="--overwrite"):
+        evaluate(predict, data, output_dir=out, quiet=True)
+    assert (out / "keep.txt").read_text() == "mine"
