@@ -240,6 +240,8 @@ def fit(
             decay_factor=recipe.decay_factor,
         ),
     )
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
     network = torch.compile(model) if runtime.compile else model
     generator = torch.Generator(device=runtime.device).manual_seed(seed)
     progress = Progress(recipe.epochs, description, quiet=quiet)
