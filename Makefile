@@ -10,6 +10,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 
 .PHONY: demo test lint format benchmark clean
 
@@ -20,10 +21,15 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# The tests also cover the Ray executor of the search, an optional extra.
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[ray]"
+	@touch $(RAY_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/uqbench demo
 
-test: $(STAMP)
+test: $(STAMP) $(RAY_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q

@@ -1,4 +1,4 @@
-"""The ``uqbench`` command: ``list``, ``run <baseline> [--flags]``, ``demo``."""
+"""The ``uqbench`` command: ``list``, ``run <baseline> [--flags]``, ``eval``, ``search``, ``demo``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ commands:
   eval RUN_DIR [--dataset=D] [--ood=noise,...] [--output_dir=DIR]
                                       evaluate a saved image classifier again (other data,
                                       other OOD sets); writes a new run directory
+  search --dataset=D --trials=N --output_dir=DIR [--spec=FILE] [--algorithm=adaptive|random|evolution]
+         [--resume] [--workers=N] [--executor=local|ray] [--ray_address=ADDR]
+                                      search for a model (uqbench search --help for every flag)
+  search show DIR                     the top trials, their architectures and parents
+  search export DIR [--output=FILE]   the best model as one loadable checkpoint
+  search blocks                       the building blocks a search space can use
   demo [--output_dir=DIR]             compare the baselines on built-in data (under a minute)
   --version                           print the version
 """
@@ -74,6 +80,57 @@ def _eval(argv: Sequence[str]) -> None:
     )
 
 
+def _search(argv: Sequence[str]) -> None:
+    from uqbench.search import blocks, driver, outputs
+
+    if argv and argv[0] == "show":
+        parser = argparse.ArgumentParser(prog="uqbench search show")
+        parser.add_argument("directory", help="the --output_dir of a search")
+        parser.add_argument("--top", type=int, default=10)
+        args = parser.parse_args(argv[1:])
+        print(outputs.show(args.directory, args.top))
+        return
+    if argv and argv[0] == "export":
+        parser = argparse.ArgumentParser(prog="uqbench search export")
+        parser.add_argument("directory", help="the --output_dir of a search")
+        parser.add_argument("--output", default=None, help=f"default: DIR/{outputs.EXPORT_FILE}")
+        parser.add_argument("--trial", type=int, default=None, help="default: the best trial")
+        args = parser.parse_args(argv[1:])
+        path = outputs.export(args.directory, args.output, args.trial)
+        print(f"wrote {path}; load it with uqbench.search.load_model({str(path)!r})")
+        return
+    if argv and argv[0] == "blocks":
+        for name, kind, description in blocks.describe():
+            print(f"  {name:<22} {kind:<5} {description}")
+        return
+    parser = argparse.ArgumentParser(
+        prog="uqbench search",
+        description="Search for a model: every trial trains on the training split and is scored "
+        "on the validation split; the test split is evaluated once per trial, for the record.",
+    )
+    parser.add_argument("--dataset", required=True, help="digits, cifar10, ... or a path")
+    parser.add_argument("--output_dir", required=True, help="the search directory")
+    parser.add_argument("--trials", type=int, default=30, help="trial budget (default 30)")
+    parser.add_argument("--spec", default=None, help="search space TOML (default: built in)")
+    parser.add_argument("--algorithm", default="adaptive", help="adaptive, random or evolution")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--validation_fraction", type=float, default=0.2)
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--resume", action="store_true", help="continue a stopped search")
+    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--executor", default="local", help="local or ray")
+    parser.add_argument("--ray_address", default=None, help="join a Ray cluster (auto, host:port)")
+    parser.add_argument("--cpus_per_trial", type=float, default=1.0)
+    parser.add_argument("--gpus_per_trial", type=float, default=0.0)
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    summary = driver.run_search(driver.SearchRequest(**vars(args)))
+    print(outputs.show(args.output_dir, top=5))
+    if summary.get("best_trial") is None:
+        print("no trial completed; see the errors above", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for bad input, 1 for a failed run)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -109,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             baselines.run(rest[0], rest[1:])
         elif command == "eval":
             _eval(rest)
+        elif command == "search":
+            _search(rest)
         elif command == "demo":
             from uqbench.demo import run_demo
 
@@ -121,10 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"uqbench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
             return 2
     except KeyboardInterrupt:
-        print("\ninterrupted; nothing was written for the unfinished run", file=sys.stderr)
+        if command == "search":
+            print(
+                "\ninterrupted; finished trials are kept, the unfinished one was handed back: "
+                "run the same command with --resume to continue",
+                file=sys.stderr,
+            )
+        else:
+            print("\ninterrupted; nothing was written for the unfinished run", file=sys.stderr)
         return 130
     except FloatingPointError as err:
         print(f"uqbench: training failed: {err}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:
+        print(f"uqbench: {command} failed: {err}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as err:
         print(f"uqbench: error: {err}", file=sys.stderr)

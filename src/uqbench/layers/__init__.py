@@ -1,1 +1,41 @@
-"""layers."""
+"""Uncertainty building blocks: plain ``nn.Module`` s and functions usable in any PyTorch model.
+
+``batched_linear`` (many independent small models in one matmul), ``mc_dropout`` (dropout kept on
+at test time), ``heteroscedastic`` (mean and variance heads), ``batch_ensemble`` (rank-1 ensembles,
+Wen et al. 2020) and ``spectral_norm`` (SNGP's soft spectral bound and residual blocks). Temperature
+scaling lives in ``uqbench.layers.temperature`` (it needs SciPy, so it is not imported here).
+"""
+
+from uqbench.layers.batch_ensemble import (
+    BatchEnsembleConv2d,
+    BatchEnsembleLinear,
+    member_mean,
+    split_members,
+    tile_members,
+)
+from uqbench.layers.batched_linear import BatchedLinear
+from uqbench.layers.heteroscedastic import gaussian_mean_variance
+from uqbench.layers.mc_dropout import MCDropout, batched_dropout, mc_dropout
+from uqbench.layers.spectral_norm import (
+    SpectralBound,
+    SpectralConvResidualBlock,
+    SpectralResidualBlock,
+    spectral_normalized,
+)
+
+__all__ = [
+    "BatchEnsembleConv2d",
+    "BatchEnsembleLinear",
+    "BatchedLinear",
+    "MCDropout",
+    "SpectralBound",
+    "SpectralConvResidualBlock",
+    "SpectralResidualBlock",
+    "batched_dropout",
+    "gaussian_mean_variance",
+    "mc_dropout",
+    "member_mean",
+    "spectral_normalized",
+    "split_members",
+    "tile_members",
+]

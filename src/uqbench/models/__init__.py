@@ -8,7 +8,14 @@ from uqbench.models.bottleneck_resnet import BottleneckResNet
 from uqbench.models.fast_cifar import FastCifarNet
 from uqbench.models.lenet import LeNet5
 from uqbench.models.mlp_classifier import MLPClassifier
-from uqbench.models.registry import check_name, describe, from_config, get, names
+from uqbench.models.registry import (
+    check_name,
+    describe,
+    from_config,
+    get,
+    names,
+    register_model_class,
+)
 from uqbench.models.resnet import ResNet
 from uqbench.models.wide_resnet import WideResNet
 
@@ -24,4 +31,5 @@ __all__ = [
     "from_config",
     "get",
     "names",
+    "register_model_class",
 ]

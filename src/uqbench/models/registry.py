@@ -15,7 +15,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -32,6 +32,19 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
     f"{cls.__module__}.{cls.__qualname__}": cls
     for cls in (MLPClassifier, LeNet5, ResNet, WideResNet, BottleneckResNet, FastCifarNet)
 }
+
+
+ModelClass = TypeVar("ModelClass", bound=type[nn.Module])
+
+
+def register_model_class(cls: ModelClass) -> ModelClass:
+    """Let :func:`from_config` rebuild ``cls`` from its class path ``module.QualName``.
+
+    For model classes defined outside this package (e.g. ``uqbench.search.blocks.SearchNet``),
+    which call it when their module is imported; returns ``cls``, so it also works as a decorator.
+    """
+    MODEL_CLASSES[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return cls
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,237 @@
+"""What a search leaves besides its store: ``summary.json`` and ``history.jsonl`` in the
+run-directory format, the ``search show`` table, and the exported best model.
+
+Everything here is read from the trial store, so it can be regenerated at any time (and is,
+after every finished trial): ``summary.json`` has ``kind: search``, the counts, the best trial
+and its metrics (``val/...`` for the objective, ``test/...`` recorded once per trial);
+``history.jsonl`` holds one line per finished trial in the order they finished.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from uqbench.search.runner import STORE_FILE
+from uqbench.search.space import space_from_dict
+from uqbench.search.store import FINISHED, TrialRow, TrialStore
+from uqbench.training.checkpoint import load_checkpoint, save_checkpoint
+from uqbench.training.environment import describe_device
+from uqbench.training.progress import format_seconds
+from uqbench.training.report import format_table
+from uqbench.training.rundir import build_summary, dumps
+
+EXPORT_FILE = "best_model.safetensors"
+
+
+def open_store(directory: str | Path) -> TrialStore:
+    """The store of an existing search directory, or a clear error."""
+    path = Path(directory) / STORE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{directory} holds no search ({STORE_FILE} missing): pass the --output_dir of a "
+            "`uqbench search` run"
+        )
+    return TrialStore(path)
+
+
+def ranked(trials: Sequence[TrialRow], sign: float) -> list[TrialRow]:
+    """Completed trials, best first (``sign`` +1 minimises the objective, -1 maximises)."""
+    done = [t for t in trials if t.status == "done" and t.objective is not None]
+    return sorted(done, key=lambda t: (sign * t.objective, t.id))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def trial_record(trial: TrialRow) -> dict[str, Any]:
+    """One trial as a ``history.jsonl`` line."""
+    return {
+        "trial": trial.id,
+        "parent": trial.parent,
+        "how": trial.how,
+        "status": trial.status,
+        "architecture": list(trial.architecture),
+        "hparams": trial.hparams,
+        "objective": trial.objective,
+        "params": trial.params,
+        "seconds": trial.seconds,
+        "worker": trial.worker,
+        "attempts": trial.attempts,
+        "error": trial.error,
+        **{f"val/{k.split('/', 1)[-1]}": v for k, v in trial.val_metrics.items()},
+        **{k: v for k, v in trial.test_metrics.items()},
+    }
+
+
+def write_outputs(directory: str | Path, elapsed: float | None = None) -> dict[str, Any]:
+    """(Re)write ``summary.json`` and ``history.jsonl`` from the store; returns the summary."""
+    directory = Path(directory)
+    store = open_store(directory)
+    settings = store.experiment()
+    space = space_from_dict(settings["space"])
+    trials = store.trials()
+    finished = sorted(
+        (t for t in trials if t.status in FINISHED), key=lambda t: (t.seconds is None, t.id)
+    )
+    best = ranked(trials, space.sign)
+    metrics: dict[str, float] = {}
+    if best:
+        metrics.update({k: float(v) for k, v in best[0].val_metrics.items()})
+        metrics.update({k: float(v) for k, v in best[0].test_metrics.items()})
+    counts = store.counts()
+    summary = build_summary(
+        kind="search",
+        method=f"search/{settings['algorithm']}",
+        dataset={"name": settings.get("dataset_name", settings["dataset"])},
+        data_hash=settings.get("data_hash"),
+        seed=settings.get("seed"),
+        split="validation",
+        device=describe_device(torch.device(settings.get("device") or "cpu")),
+        metrics=metrics,
+        timings={"search_seconds": elapsed} if elapsed is not None else {},
+        params=best[0].params if best else None,
+        peak_memory_mb=None,
+        extra={
+            "objective": {"metric": space.objective_key, "direction": space.direction},
+            "trials": {"budget": settings.get("trials"), **counts},
+            "best_trial": trial_record(best[0]) if best else None,
+            "top": [t.id for t in best[:10]],
+            "space": settings["space"],
+        },
+    )
+    _write_atomic(directory / "summary.json", dumps(summary, indent=2) + "\n")
+    _write_atomic(
+        directory / "history.jsonl", "".join(dumps(trial_record(t)) + "\n" for t in finished)
+    )
+    return summary
+
+
+def lineage(trials: Mapping[int, TrialRow], trial_id: int) -> list[int]:
+    """``trial_id`` and its ancestors, oldest first."""
+    chain, seen = [], set()
+    current: int | None = trial_id
+    while current is not None and current in trials and current not in seen:
+        seen.add(current)
+        chain.append(current)
+        current = trials[current].parent
+    return chain[::-1]
+
+
+def show(directory: str | Path, top: int = 10) -> str:
+    """The ``uqbench search show`` text: counts, the top trials and the best one's lineage."""
+    store = open_store(directory)
+    settings = store.experiment()
+    space = space_from_dict(settings["space"])
+    trials = store.trials()
+    best = ranked(trials, space.sign)
+    counts = store.counts()
+    lines = [
+        f"search in {directory}: {settings['algorithm']} on {settings['dataset']}, objective "
+        f"{space.objective_key} ({space.direction}), seed {settings['seed']}",
+        "trials: "
+        + ", ".join(f"{counts[s]} {s}" for s in counts if counts[s])
+        + f" (budget {settings.get('trials')})",
+    ]
+    rows = []
+    for trial in best[:top]:
+        rows.append(
+            [
+                str(trial.id),
+                "-" if trial.parent is None else str(trial.parent),
+                trial.how,
+                f"{trial.objective:.4f}",
+                _fmt(trial.test_metrics.get("test/accuracy")),
+                _fmt(trial.test_metrics.get("test/nll")),
+                str(trial.params),
+                format_seconds(trial.seconds or 0.0),
+                " > ".join(trial.architecture) or "(head only)",
+            ]
+        )
+    if rows:
+        headers = ["trial", "parent", "how", space.objective_key, "test acc", "test nll"]
+        lines.append(
+            format_table(
+                [*headers, "params", "time", "architecture"],
+                rows,
+                title=f"top {len(rows)} trials (by {space.objective_key})",
+            )
+        )
+        by_id = {t.id: t for t in trials}
+        chain = lineage(by_id, best[0].id)
+        lines.append(
+            "lineage of the best: "
+            + " -> ".join(f"{i} ({by_id[i].how}, {_fmt(by_id[i].objective)})" for i in chain)
+        )
+        hparams = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(best[0].hparams.items()))
+        lines.append(f"best hyperparameters: {hparams}")
+    failed = [t for t in trials if t.status in ("failed", "infeasible")]
+    for trial in failed[:5]:
+        lines.append(f"trial {trial.id} {trial.status}: {trial.error}")
+    if len(failed) > 5:
+        lines.append(f"... and {len(failed) - 5} more failed or infeasible trials")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def export(
+    directory: str | Path, output: str | Path | None = None, trial: int | None = None
+) -> Path:
+    """Write the best trial's model (or ``trial``'s) as one checkpoint with its architecture
+    in the metadata; :func:`load_model` rebuilds it. Returns the path written."""
+    directory = Path(directory)
+    store = open_store(directory)
+    settings = store.experiment()
+    space = space_from_dict(settings["space"])
+    trials = store.trials()
+    if trial is None:
+        best = ranked(trials, space.sign)
+        if not best:
+            raise ValueError(f"the search in {directory} has no completed trial yet")
+        chosen = best[0]
+    else:
+        matches = [t for t in trials if t.id == trial]
+        if not matches or matches[0].status != "done" or not matches[0].checkpoint:
+            raise ValueError(f"trial {trial} of {directory} has not completed (see search show)")
+        chosen = matches[0]
+    tensors, metadata = load_checkpoint(directory / chosen.checkpoint)
+    metadata = {
+        **metadata,
+        "search": {
+            "directory": str(directory.resolve()),
+            "trial": chosen.id,
+            "objective": {space.objective_key: chosen.objective},
+            "test_metrics": chosen.test_metrics,
+            "hparams": chosen.hparams,
+            "architecture": list(chosen.architecture),
+        },
+    }
+    target = Path(output) if output is not None else directory / EXPORT_FILE
+    save_checkpoint(target, tensors, metadata)
+    return target
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, dict]:
+    """The network saved by ``uqbench search export`` (or a trial's checkpoint, or a trial's
+    run directory), in eval mode, and the checkpoint's metadata (``mean``/``std`` normalise
+    the images it expects, ``class_names``, ``search`` the trial's record)."""
+    from uqbench.training.predictors import load_networks
+
+    networks, metadata = load_networks(path, device)
+    return networks[0], metadata

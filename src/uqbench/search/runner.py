@@ -1,0 +1,356 @@
+"""One trial from start to end, and the loop a worker runs over trials.
+
+A trial builds its architecture, trains it with the data set's protocol recipe (the search
+space's ``[training]`` settings and the trial's hyperparameters on top), scores the objective on
+the **validation** split, checks the constraints, and only then evaluates the test split once, for
+the record, writing the trial's run directory (``trials/<id>``, the run-directory contract of
+DESIGN.md) atomically. The search's decisions see validation metrics only.
+
+A failing trial (NaN loss, out of memory, a shape error) is recorded with its error and the
+search goes on; a trial over the parameter or latency budget is recorded as ``infeasible``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from uqbench import data as data_sets
+from uqbench.metrics.latency import latency_record
+from uqbench.search import blocks
+from uqbench.search.algorithms import Algorithm, Trial, make_algorithm
+from uqbench.search.space import SearchSpace, space_from_dict
+from uqbench.search.store import TrialRow, TrialStore, worker_id
+from uqbench.training.classifier import Recipe, Runtime, fit
+from uqbench.training.environment import select_device
+from uqbench.training.evaluation import classification_metrics, collect, evaluate
+from uqbench.training.predictors import checkpoint_of, single
+from uqbench.training.protocols import choose_protocol
+
+STORE_FILE = "search.db"
+TRIALS_DIR = "trials"
+METHOD = "search/trial"
+
+
+class StopRequested(Exception):
+    """The worker was asked to stop (its parent process is gone, or Ctrl-C)."""
+
+
+@dataclass
+class TrialOutcome:
+    """How a trial ended, as the store records it."""
+
+    status: str
+    objective: float | None = None
+    val_metrics: dict[str, float] = field(default_factory=dict)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    params: int | None = None
+    seconds: float | None = None
+    checkpoint: str | None = None
+    error: str | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SearchContext:
+    """Everything a worker needs to run trials of one search: its settings, data and space."""
+
+    directory: Path
+    settings: dict[str, Any]
+    space: SearchSpace
+    data: Any
+    runtime: Runtime
+    base_recipe: Recipe
+    quiet: bool = True
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return tuple(self.data.image_shape)
+
+    def builds(self, architecture: tuple[str, ...]) -> bool:
+        """Whether ``architecture`` connects for this data's image shape."""
+        try:
+            blocks.infer_shapes(architecture, self.in_shape)
+        except (blocks.ShapeError, ValueError):
+            return False
+        return True
+
+    def algorithm(self) -> Algorithm:
+        return make_algorithm(
+            self.settings["algorithm"], self.space, int(self.settings["seed"]), self.builds
+        )
+
+
+def load_data(settings: Mapping[str, Any]) -> Any:
+    """The search's data set with its validation carve-out (seeded by 0, like the baselines)."""
+    fraction = float(settings["validation_fraction"])
+    if not 0 < fraction < 1:
+        raise ValueError(
+            f"--validation_fraction must be in (0, 1) for a search (its objective is measured "
+            f"on the validation split), got {fraction}"
+        )
+    return data_sets.get_images(
+        settings["dataset"], data_dir=settings.get("data_dir"), validation_fraction=fraction
+    )
+
+
+def make_context(
+    directory: str | Path,
+    settings: Mapping[str, Any],
+    *,
+    data: Any = None,
+    device: str | None = None,
+    quiet: bool = True,
+) -> SearchContext:
+    """A :class:`SearchContext` from the settings a search recorded in its store (``data``
+    may be passed when already loaded)."""
+    space = space_from_dict(settings["space"])
+    dataset = data if data is not None else load_data(settings)
+    recorded = settings.get("data_hash")
+    if recorded and dataset.data_hash != recorded:
+        raise ValueError(
+            f"the data set {settings['dataset']!r} has changed since this search started (hash "
+            f"{dataset.data_hash[:12]}, recorded {str(recorded)[:12]}): resume with the same data"
+        )
+    target = select_device(device or settings.get("device") or "auto")
+    runtime = Runtime.for_device(target)
+    protocol = choose_protocol("auto", None, target.type)
+    return SearchContext(
+        directory=Path(directory),
+        settings=dict(settings),
+        space=space,
+        data=dataset.to(target),
+        runtime=runtime,
+        base_recipe=protocol.recipe,
+        quiet=quiet,
+    )
+
+
+def trial_recipe(base: Recipe, space: SearchSpace, hparams: Mapping[str, Any]) -> Recipe:
+    """The protocol's recipe with the space's ``[training]`` settings and the trial's
+    hyperparameters on top; the warm-up keeps its fraction of training when epochs change."""
+    values = {**space.training, **hparams}
+    if "epochs" in values and "warmup_epochs" not in values:
+        values["warmup_epochs"] = base.warmup_epochs / base.epochs * values["epochs"]
+    return base.with_overrides(**values).check()
+
+
+def trial_seed(search_seed: int, trial_id: int) -> int:
+    """A seed per trial, different across trials and searches, the same when a trial re-runs."""
+    return int(np.random.SeedSequence([search_seed, trial_id]).generate_state(1)[0])
+
+
+def _describe(err: BaseException) -> str:
+    """``Type: message`` and the innermost frame, for the store's error column."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(err).__name__}: {err}{where}"
+
+
+def run_trial(
+    context: SearchContext,
+    trial: TrialRow,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> TrialOutcome:
+    """Build, train, score on validation, check constraints, evaluate test, write the run
+    directory. Errors inside the trial become a ``failed`` outcome; ``KeyboardInterrupt`` and
+    :class:`StopRequested` propagate (the trial is then handed back, not recorded)."""
+    start = time.perf_counter()
+    space, data, runtime = context.space, context.data, context.runtime
+    seed = trial_seed(int(context.settings["seed"]), trial.id)
+    outcome = TrialOutcome(status="failed")
+    try:
+        torch.manual_seed(seed)
+        network = blocks.build_network(trial.architecture, context.in_shape, data.num_classes)
+        network = network.to(runtime.device)
+        outcome.params = sum(p.numel() for p in network.parameters())
+        if space.max_params is not None and outcome.params > space.max_params:
+            outcome.status = "infeasible"
+            outcome.error = f"{outcome.params} parameters > max_params {space.max_params}"
+            return outcome
+        recipe = trial_recipe(context.base_recipe, space, trial.hparams)
+
+        def check_stop(record: dict) -> None:
+            if should_stop():
+                raise StopRequested("stop requested")
+
+        history = fit(
+            network,
+            data.x_train,
+            data.y_train,
+            data.mean,
+            data.std,
+            recipe,
+            runtime,
+            seed=seed,
+            quiet=True,
+            on_epoch_end=check_stop,
+        )
+        train_seconds = time.perf_counter() - start
+        norm = (data.mean, data.std)
+        predict = single(network, norm, runtime, recipe.test_flips)
+        val_probs = collect(predict, data.x_val, runtime.device).probs
+        outcome.val_metrics = classification_metrics(val_probs, data.y_val.cpu().numpy(), "val")
+        objective = outcome.val_metrics[space.objective_key]
+        if not math.isfinite(objective):
+            outcome.error = f"the objective {space.objective_key} is {objective}"
+            return outcome
+        outcome.objective = float(objective)
+        sample = data.x_val[: min(256, data.x_val.shape[0])]
+        with torch.no_grad():
+            latency = latency_record(predict, sample, warmup=1, repeats=3, device=runtime.device)
+        outcome.val_metrics["cost/ms_per_example"] = latency["ms_per_example"]
+        if (
+            space.max_ms_per_example is not None
+            and latency["ms_per_example"] > space.max_ms_per_example
+        ):
+            outcome.status = "infeasible"
+            outcome.error = (
+                f"{latency['ms_per_example']:.4f} ms per example > max_ms_per_example "
+                f"{space.max_ms_per_example}"
+            )
+            return outcome
+        outcome.test_metrics, outcome.checkpoint = _record_test(
+            context, trial, network, recipe, history, train_seconds, outcome, seed
+        )
+        outcome.status = "done"
+    except (KeyboardInterrupt, StopRequested):
+        raise
+    except Exception as err:  # a failing trial is data for the search, not the end of it
+        outcome.status = "failed"
+        outcome.error = _describe(err)
+        if runtime.device.type == "cuda":
+            torch.cuda.empty_cache()
+    finally:
+        outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def trial_dir(directory: Path, trial_id: int) -> Path:
+    return directory / TRIALS_DIR / f"{trial_id:04d}"
+
+
+def _record_test(
+    context: SearchContext,
+    trial: TrialRow,
+    network: torch.nn.Module,
+    recipe: Recipe,
+    history: list[dict],
+    train_seconds: float,
+    outcome: TrialOutcome,
+    seed: int,
+) -> tuple[dict[str, float], str]:
+    """Evaluate the test split once and write ``trials/<id>`` atomically; returns the test
+    metrics and the checkpoint path relative to the search directory."""
+    data, runtime = context.data, context.runtime
+    norm = (data.mean, data.std)
+    output = trial_dir(context.directory, trial.id)
+    checkpoint = checkpoint_of(
+        METHOD,
+        [network],
+        norm=norm,
+        image_shape=data.image_shape,
+        class_names=data.class_names,
+        flips=recipe.test_flips,
+        trial=trial.id,
+    )
+    summary = evaluate(
+        single(network, norm, runtime, recipe.test_flips),
+        data,
+        output_dir=output,
+        method=METHOD,
+        overwrite=True,
+        device=runtime.device,
+        params=outcome.params,
+        train_seconds=train_seconds,
+        history=history,
+        flag_lines=[
+            f"# trial {trial.id} of the search in {context.directory}",
+            f"# architecture: {' > '.join(trial.architecture) or '(head only)'}",
+            *(f"--{k}={v}" for k, v in sorted(trial.hparams.items())),
+        ],
+        checkpoint=checkpoint,
+        seed=seed,
+        extra={
+            "trial": trial.id,
+            "parent": trial.parent,
+            "how": trial.how,
+            "architecture": list(trial.architecture),
+            "hparams": trial.hparams,
+            "recipe": recipe.as_dict(),
+            "validation": outcome.val_metrics,
+        },
+        quiet=True,
+    )
+    test = {k: v for k, v in summary["metrics"].items() if not k.startswith("ood/")}
+    relative = output.relative_to(context.directory) / "checkpoint.safetensors"
+    return test, str(relative)
+
+
+def as_trial(row: TrialRow, space: SearchSpace) -> Trial:
+    """What an algorithm sees of a stored trial: the objective signed so lower is better."""
+    objective = None if row.objective is None else space.sign * row.objective
+    return Trial(
+        id=row.id,
+        parent=row.parent,
+        architecture=tuple(row.architecture),
+        hparams=dict(row.hparams),
+        status=row.status,
+        objective=objective,
+    )
+
+
+def worker_loop(
+    context: SearchContext,
+    store: TrialStore,
+    *,
+    on_finish: Callable[[TrialRow, TrialOutcome], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Claim and run trials until the budget (the ``trials`` setting, re-read at every claim so
+    a resumed search may raise it) is used up; returns how many this worker ran."""
+    algorithm = context.algorithm()
+    space = context.space
+    me = worker_id()
+
+    def suggest(history: list[TrialRow], number: int) -> dict[str, Any]:
+        suggestion = algorithm.suggest([as_trial(t, space) for t in history], number)
+        return {
+            "architecture": list(suggestion.architecture),
+            "hparams": suggestion.hparams,
+            "parent": suggestion.parent,
+            "how": suggestion.how,
+        }
+
+    ran = 0
+    while not should_stop():
+        budget = int(store.experiment().get("trials", 0))
+        trial = store.claim(budget, suggest, worker=me)
+        if trial is None:
+            break
+        try:
+            outcome = run_trial(context, trial, should_stop)
+        except (KeyboardInterrupt, StopRequested):
+            store.release(trial.id, worker=me)
+            raise
+        if store.finish(trial.id, worker=me, **outcome.as_record()):
+            ran += 1
+            if on_finish is not None:
+                on_finish(trial, outcome)
+    return ran
+
+
+def default_threads(workers: int) -> int:
+    """CPU threads per worker so that ``workers`` processes share the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))

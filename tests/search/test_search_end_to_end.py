@@ -1,0 +1,278 @@
+"""Searches on digits with a tiny budget: outputs, failures, constraints, SIGKILL + resume,
+local worker processes, Ray, show / export / load_model, and bad requests."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from uqbench import data, metrics
+from uqbench.cli import main
+from uqbench.search import outputs
+from uqbench.search.driver import SearchRequest, run_search
+from uqbench.search.store import TrialStore
+from uqbench.training.classifier import Runtime, predict_logits
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+TINY_SPEC = """
+blocks = ["conv3x3_16", "max_pool", "fc_64", "tests.search.user_blocks:exploding"]
+min_depth = 1
+max_depth = 3
+depth_every = 2
+beam_size = 2
+
+[hyperparameters]
+learning_rate = [0.02, 0.1]
+
+[training]
+epochs = {epochs}
+batch_size = 128
+"""
+
+
+def write_spec(tmp_path: Path, epochs: int = 2, blocks: list[str] | None = None, extra="") -> Path:
+    text = TINY_SPEC.format(epochs=epochs)
+    if blocks is not None:
+        text = text.replace(
+            text.splitlines()[1], "blocks = [" + ", ".join(f'"{b}"' for b in blocks) + "]"
+        )
+    path = tmp_path / f"space{len(list(tmp_path.glob('space*.toml')))}.toml"
+    path.write_text(text + extra)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def importable_tests(monkeypatch):
+    """The user-block module lives in tests/: make it importable here and in workers."""
+    root = str(Path(__file__).resolve().parents[2])
+    monkeypatch.syspath_prepend(root)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([SRC, root]))
+
+
+def small_request(tmp_path: Path, **overrides) -> SearchRequest:
+    values = {
+        "dataset": "digits",
+        "output_dir": str(tmp_path / "search"),
+        "trials": 5,
+        "spec": None,
+        "seed": 3,
+        "quiet": True,
+    }
+    values.update(overrides)
+    if values["spec"] is None:
+        values["spec"] = str(write_spec(tmp_path, blocks=["conv3x3_16", "max_pool", "fc_64"]))
+    return SearchRequest(**values)
+
+
+@pytest.mark.slow
+def test_a_search_writes_its_outputs_and_the_best_model_loads(tmp_path):
+    summary = run_search(small_request(tmp_path))
+    directory = tmp_path / "search"
+    store = TrialStore(directory / "search.db")
+    trials = store.trials()
+    assert [t.id for t in trials] == [1, 2, 3, 4, 5]
+    assert all(t.status == "done" for t in trials)
+    # adaptive: the first trial is random, the later ones grow or mutate a finished parent
+    assert trials[0].how == "random" and trials[0].parent is None
+    assert all(t.parent is not None for t in trials[1:])
+    assert summary["kind"] == "search" and summary["trials"]["done"] == 5
+    best = min(trials, key=lambda t: t.objective)
+    assert summary["best_trial"]["trial"] == best.id
+    assert summary["metrics"]["val/nll"] == pytest.approx(best.objective)
+    history = [json.loads(line) for line in (directory / "history.jsonl").read_text().splitlines()]
+    assert sorted(r["trial"] for r in history) == [1, 2, 3, 4, 5]
+    # every trial is a run directory whose validation record is the store's objective
+    for trial in trials:
+        run = json.loads((directory / "trials" / f"{trial.id:04d}" / "summary.json").read_text())
+        assert run["validation"]["val/nll"] == pytest.approx(trial.objective)
+        assert run["metrics"]["test/accuracy"] == pytest.approx(trial.test_metrics["test/accuracy"])
+    # export + load_model rebuilds the best network: same test accuracy as recorded
+    path = outputs.export(directory)
+    model, metadata = outputs.load_model(path)
+    assert metadata["search"]["trial"] == best.id
+    digits = data.get_images("digits", validation_fraction=0.2)
+    logits = predict_logits(
+        model,
+        digits.x_test,
+        tuple(metadata["mean"]),
+        tuple(metadata["std"]),
+        Runtime.for_device(torch.device("cpu")),
+    )
+    accuracy = metrics.accuracy(logits.softmax(-1).numpy(), digits.y_test.numpy())
+    assert accuracy == pytest.approx(best.test_metrics["test/accuracy"], abs=1e-6)
+    text = outputs.show(directory)
+    assert "lineage of the best: " in text
+    assert " > ".join(best.architecture) in text
+
+
+@pytest.mark.slow
+def test_failing_and_infeasible_trials_are_recorded_and_the_search_goes_on(tmp_path):
+    spec = write_spec(tmp_path, blocks=["tests.search.user_blocks:exploding", "fc_64"])
+    run_search(small_request(tmp_path, spec=str(spec), trials=6, algorithm="random"))
+    trials = TrialStore(tmp_path / "search" / "search.db").trials()
+    assert len(trials) == 6
+    failed = [t for t in trials if t.status == "failed"]
+    done = [t for t in trials if t.status == "done"]
+    assert failed and done
+    assert all("NonFiniteLossError" in t.error for t in failed)
+    assert all("tests.search.user_blocks:exploding" in t.architecture for t in failed)
+
+    spec = write_spec(tmp_path, extra="\n[constraints]\nmax_params = 3000\n")
+    other = tmp_path / "other"
+    run_search(small_request(tmp_path, spec=str(spec), output_dir=str(other), trials=4))
+    trials = TrialStore(other / "search.db").trials()
+    infeasible = [t for t in trials if t.status == "infeasible"]
+    assert all(t.params > 3000 and "max_params" in t.error for t in infeasible)
+    assert all(t.params <= 3000 for t in trials if t.status == "done")
+
+
+def _search_command(tmp_path: Path, trials: int, *extra: str) -> list[str]:
+    spec = write_spec(tmp_path, epochs=4, blocks=["conv3x3_16", "max_pool", "fc_64"])
+    return [
+        sys.executable,
+        "-m",
+        "uqbench",
+        "search",
+        "--dataset=digits",
+        f"--trials={trials}",
+        f"--spec={spec}",
+        f"--output_dir={tmp_path / 'search'}",
+        "--quiet",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_then_resume_keeps_every_finished_trial_once(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(_search_command(tmp_path, 6), env=env)
+    db = tmp_path / "search" / "search.db"
+    deadline = time.time() + 120
+    before = None
+    while time.time() < deadline and process.poll() is None:
+        if db.exists():
+            trials = TrialStore(db).trials()
+            if sum(t.status == "done" for t in trials) >= 2 and any(
+                t.status == "running" for t in trials
+            ):
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                before = {t.id: t for t in TrialStore(db).trials()}
+                break
+        time.sleep(0.05)
+    assert before is not None, "the search finished or stalled before it could be killed"
+    running = [i for i, t in before.items() if t.status == "running"]
+    assert running
+    result = subprocess.run([*_search_command(tmp_path, 6), "--resume"], env=env, timeout=300)
+    assert result.returncode == 0
+    after = {t.id: t for t in TrialStore(db).trials()}
+    assert sorted(after) == [1, 2, 3, 4, 5, 6]
+    for trial_id, trial in before.items():
+        if trial.status == "done":  # untouched by the resume
+            assert after[trial_id].objective == trial.objective
+            assert after[trial_id].attempts == 1
+        else:  # re-run with the suggestion it had
+            assert after[trial_id].architecture == trial.architecture
+            assert after[trial_id].hparams == trial.hparams
+            assert after[trial_id].attempts == 2
+    assert all(t.status == "done" for t in after.values())
+    history = (tmp_path / "search" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 6
+    assert not list((tmp_path / "search" / "trials").glob(".*partial*"))
+
+
+@pytest.mark.slow
+def test_local_worker_processes_share_one_store(tmp_path):
+    run_search(small_request(tmp_path, trials=4, workers=2))
+    trials = TrialStore(tmp_path / "search" / "search.db").trials()
+    assert sorted(t.id for t in trials) == [1, 2, 3, 4]
+    assert all(t.status == "done" for t in trials)
+    assert len({t.worker for t in trials}) == 2
+
+
+@pytest.mark.slow
+def test_the_ray_executor_runs_trials_on_a_local_ray(tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'uqbench[ray]'")
+    run_search(small_request(tmp_path, trials=3, workers=2, executor="ray"))
+    trials = TrialStore(tmp_path / "search" / "search.db").trials()
+    assert sorted(t.id for t in trials) == [1, 2, 3]
+    assert all(t.status == "done" for t in trials)
+
+
+def test_resume_with_other_settings_or_without_a_search_is_refused(tmp_path):
+    request = small_request(tmp_path, resume=True)
+    with pytest.raises(ValueError, match="holds no search"):
+        run_search(request)
+    assert not (tmp_path / "search").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--dataset=nosuchset"], "nosuchset"),
+        (["--dataset=digits", "--algorithm=annealing"], "--algorithm must be one of"),
+        (["--dataset=digits", "--trials=0"], "--trials must be at least 1"),
+        (["--dataset=digits", "--validation_fraction=0"], "--validation_fraction"),
+        (["--dataset=digits", "--ray_address=auto"], "--ray_address needs --executor=ray"),
+    ],
+)
+def test_bad_requests_fail_before_anything_is_written(tmp_path, capsys, flags, message):
+    out = tmp_path / "search"
+    assert main(["search", *flags, f"--output_dir={out}"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_bad_spec_names_the_field_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "bad.toml"
+    spec.write_text("[training]\nepochs = 0\n")
+    out = tmp_path / "search"
+    assert main(["search", "--dataset=digits", f"--spec={spec}", f"--output_dir={out}"]) == 2
+    assert "epochs" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_show_and_export_need_a_search_directory(tmp_path, capsys):
+    assert main(["search", "show", str(tmp_path)]) == 2
+    assert "holds no search" in capsys.readouterr().err
+    assert main(["search", "export", str(tmp_path)]) == 2
+
+
+def test_search_decisions_never_depend_on_test_labels(tmp_path, monkeypatch):
+    """Scrambling the test labels changes the recorded test metrics, not one decision."""
+    from uqbench.search import driver
+
+    def run(output: str, scramble: bool) -> list:
+        real_load = runner_load
+
+        def load(settings):
+            dataset = real_load(settings)
+            if scramble:
+                labels = dataset.y_test[torch.randperm(len(dataset.y_test))]
+                dataset = dataclasses.replace(dataset, y_test=labels)
+            return dataset
+
+        monkeypatch.setattr(driver, "load_data", load)
+        run_search(small_request(tmp_path, output_dir=str(tmp_path / output), trials=4))
+        return TrialStore(tmp_path / output / "search.db").trials()
+
+    from uqbench.search.runner import load_data as runner_load
+
+    clean, scrambled = run("clean", False), run("scrambled", True)
+    assert [t.architecture for t in clean] == [t.architecture for t in scrambled]
+    assert [t.hparams for t in clean] == [t.hparams for t in scrambled]
+    assert [t.objective for t in clean] == pytest.approx([t.objective for t in scrambled])
+    # the test record did change: chance level on scrambled labels
+    scrambled_accuracy = [t.test_metrics["test/accuracy"] for t in scrambled]
+    assert max(scrambled_accuracy) < 0.3
+    assert scrambled_accuracy != [t.test_metrics["test/accuracy"] for t in clean]
