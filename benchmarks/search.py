@@ -168,6 +168,8 @@ def main() -> None:
             ],
             rows,
         ),
+        "",
+        "Evolution's first `population` (20) trials are random draws, the same ones random search makes with the same seed, so with 30 trials its best comes from that phase; the 3-minute target is for the default (adaptive) search, which starts shallow and grows. Comparing algorithms properly (many seeds, equal budgets, CIFAR-10) is part 2's evidence.",
     ]
     if args.kills:
         lines += [

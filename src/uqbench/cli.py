@@ -25,7 +25,8 @@ commands:
   search show DIR                     the top trials, their architectures and parents
   search export DIR [--output=FILE]   the best model as one loadable checkpoint
   search blocks                       the building blocks a search space can use
-  demo [--output_dir=DIR]             compare the baselines on built-in data (under a minute)
+  demo [--output_dir=DIR]             compare the baselines on built-in data, then a short
+                                      model search on digits (about a minute)
   --version                           print the version
 """
 
@@ -52,6 +53,7 @@ def _print_list(what: str) -> None:
 
 
 def _eval(argv: Sequence[str]) -> None:
+    import uqbench.search.blocks  # noqa: F401  (registers SearchNet: trials of a search re-evaluate too)
     from uqbench.training.reevaluate import reevaluate
 
     parser = argparse.ArgumentParser(

@@ -93,10 +93,12 @@ def test_installed_command_runs_a_baseline(tmp_path):
 def test_demo_runs_all_baselines_in_one_process(tmp_path, capsys):
     from uqbench.demo import DEMO_DATASETS, DEMO_METHODS, run_demo
 
-    summaries = run_demo(tmp_path, splits="0,1")
-    assert len(summaries) == len(DEMO_DATASETS) * len(DEMO_METHODS)
+    summaries = run_demo(tmp_path, splits="0,1", search_trials=2)
+    assert len(summaries) == len(DEMO_DATASETS) * len(DEMO_METHODS) + 1
+    assert summaries[-1]["kind"] == "search" and summaries[-1]["trials"]["done"] == 2
     out = capsys.readouterr().out
     assert "uqbench demo" in out and all(m in out for m in DEMO_METHODS)
+    assert "top 2 trials" in out
     assert all(
         (tmp_path / d / m.replace("/", "_") / "summary.json").exists()
         for d in DEMO_DATASETS
