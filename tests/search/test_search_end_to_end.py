@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -276,3 +277,17 @@ def test_search_decisions_never_depend_on_test_labels(tmp_path, monkeypatch):
     scrambled_accuracy = [t.test_metrics["test/accuracy"] for t in scrambled]
     assert max(scrambled_accuracy) < 0.3
     assert scrambled_accuracy != [t.test_metrics["test/accuracy"] for t in clean]
+
+
+def test_progress_has_a_line_per_trial_with_the_best_so_far_and_an_eta(tmp_path, capsys):
+    run_search(small_request(tmp_path, trials=2, quiet=False))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("[")]
+    assert len(lines) == 2
+    assert re.match(
+        r"\[1/2\] trial 1 \(random, depth 1\): val/nll \d\.\d{4} in [\d.]+s \| best \d\.\d{4} "
+        r"\(#1\) \| [\d.]+s elapsed, ETA [\d.]+s",
+        lines[0],
+    )
+    assert lines[1].startswith("[2/2] trial 2 (") and "from 1, depth" in lines[1]
+    assert "search: adaptive on digits" in err

@@ -68,8 +68,8 @@ def trial_record(trial: TrialRow) -> dict[str, Any]:
         "worker": trial.worker,
         "attempts": trial.attempts,
         "error": trial.error,
-        **{f"val/{k.split('/', 1)[-1]}": v for k, v in trial.val_metrics.items()},
-        **{k: v for k, v in trial.test_metrics.items()},
+        **trial.val_metrics,
+        **trial.test_metrics,
     }
 
 
