@@ -310,6 +310,11 @@ def test_empty_architecture_is_just_the_head():
     assert net(torch.randn(5, *DIGITS)).shape == (5, 3)
     vectors = build_network([], (7,), 2)
     assert vectors(torch.randn(5, 7)).shape == (5, 2)
+    dropout = build_network(["conv3x3_16"], DIGITS, 3, head="dropout_linear")
+    assert isinstance(dropout.head[0], nn.Dropout) and dropout.head[1].in_features == 1024
+    mlp = build_network(["fc_64"], DIGITS, 3, head="mlp")
+    assert [m.in_features for m in mlp.head if isinstance(m, nn.Linear)] == [64, 256]
+    assert mlp(torch.randn(5, *DIGITS)).shape == (5, 3)
     with pytest.raises(ValueError, match="head must be one of"):
         build_network([], DIGITS, 3, head="gp")
 

@@ -291,3 +291,11 @@ def test_progress_has_a_line_per_trial_with_the_best_so_far_and_an_eta(tmp_path,
     )
     assert lines[1].startswith("[2/2] trial 2 (") and "from 1, depth" in lines[1]
     assert "search: adaptive on digits" in err
+
+
+def test_the_spaces_head_is_the_trials_head(tmp_path):
+    spec = write_spec(tmp_path, blocks=["conv3x3_16", "fc_64"])
+    spec.write_text('head = "mlp"\n' + spec.read_text())
+    run_search(small_request(tmp_path, spec=str(spec), trials=1))
+    model, metadata = outputs.load_model(tmp_path / "search" / "trials" / "0001")
+    assert metadata["kwargs"]["head"] == "mlp" and len(model.head) == 3

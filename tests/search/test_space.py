@@ -50,7 +50,7 @@ def test_defaults() -> None:
     }
     assert space.training == {"epochs": 15}
     assert (space.metric, space.direction, space.sign) == ("nll", "minimize", 1)
-    assert space.objective_key == "val/nll"
+    assert space.objective_key == "val/nll" and space.head == "linear"
     assert space.max_params is None and space.max_ms_per_example is None
 
 
@@ -88,6 +88,11 @@ def test_example_file_sets_every_field() -> None:
 
 
 BAD_SPECS = {
+    "unknown head": (
+        spec(head="gaussian_process"),
+        "head 'gaussian_process' is unknown (choose from linear, dropout_linear, mlp)",
+    ),
+    "head typo": (spec(head="lineer"), "did you mean 'linear'?"),
     "epochs zero": (
         spec(training={"epochs": 0}),
         "[training] epochs must be a positive integer, got 0",

@@ -48,7 +48,9 @@ Shape = tuple[int, ...]
 Builder = Callable[[Shape], tuple[nn.Module, Shape]]
 
 KINDS = ("conv", "fc", "any")
-HEADS = ("linear",)
+HEADS = ("linear", "dropout_linear", "mlp")
+HEAD_DROPOUT = 0.2
+HEAD_HIDDEN = 256
 BATCHENSEMBLE_MEMBERS = 4
 FLATTEN_LIMIT = 4096
 SE_REDUCTION = 4
@@ -690,7 +692,7 @@ class SearchNet(nn.Module):
         self.head_to_vector = vector_mode(features) if len(features) == 3 else None
         if self.head_to_vector is not None:
             features = _vector_shape(features, self.head_to_vector)
-        self.head = nn.Linear(features[0], num_classes)
+        self.head = make_head(head, features[0], num_classes)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SearchNet:
@@ -707,6 +709,19 @@ class SearchNet(nn.Module):
         for to_vector, block in zip(self.to_vector, self.blocks, strict=True):
             x = block(_to_vector(x, to_vector))
         return self.head(_to_vector(x, self.head_to_vector))
+
+
+def make_head(head: str, features: int, num_classes: int) -> nn.Module:
+    """The classifier on top of the blocks: ``linear``; ``dropout_linear`` (dropout
+    :data:`HEAD_DROPOUT` first, so ``uqbench.layers.mc_dropout`` can sample it); ``mlp``
+    (a :data:`HEAD_HIDDEN`-unit ReLU layer, then linear)."""
+    if head == "dropout_linear":
+        return nn.Sequential(nn.Dropout(HEAD_DROPOUT), nn.Linear(features, num_classes))
+    if head == "mlp":
+        return nn.Sequential(
+            nn.Linear(features, HEAD_HIDDEN), nn.ReLU(), nn.Linear(HEAD_HIDDEN, num_classes)
+        )
+    return nn.Linear(features, num_classes)
 
 
 def build_network(

@@ -172,7 +172,9 @@ def run_trial(
     outcome = TrialOutcome(status="failed")
     try:
         torch.manual_seed(seed)
-        network = blocks.build_network(trial.architecture, context.in_shape, data.num_classes)
+        network = blocks.build_network(
+            trial.architecture, context.in_shape, data.num_classes, head=space.head
+        )
         network = network.to(runtime.device)
         outcome.params = sum(p.numel() for p in network.parameters())
         if space.max_params is not None and outcome.params > space.max_params:

@@ -56,7 +56,15 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "weight_decay": [1e-4, 5e-3],
 }
 DEFAULT_TRAINING: dict[str, Any] = {"epochs": 15}
-TOP_LEVEL_KEYS = ("blocks", *DEFAULTS, "hyperparameters", "training", "objective", "constraints")
+TOP_LEVEL_KEYS = (
+    "blocks",
+    "head",
+    *DEFAULTS,
+    "hyperparameters",
+    "training",
+    "objective",
+    "constraints",
+)
 OBJECTIVE_KEYS = ("metric", "direction")
 CONSTRAINT_KEYS = ("max_params", "max_ms_per_example")
 RANGE_KEYS = ("low", "high", "log")
@@ -192,6 +200,7 @@ class SearchSpace:
     direction: str = "minimize"
     max_params: int | None = None
     max_ms_per_example: float | None = None
+    head: str = "linear"
 
     @property
     def objective_key(self) -> str:
@@ -243,6 +252,7 @@ class SearchSpace:
         constraints = {"max_params": self.max_params, "max_ms_per_example": self.max_ms_per_example}
         return {
             "blocks": list(self.blocks),
+            "head": self.head,
             **{key: getattr(self, key) for key in DEFAULTS},
             "hyperparameters": {n: p.to_raw() for n, p in self.hyperparameters.items()},
             "training": dict(self.training),
@@ -313,6 +323,7 @@ def space_from_dict(raw: Mapping[str, Any]) -> SearchSpace:
     max_params, max_ms = _constraints(_table(raw, "constraints"))
     return SearchSpace(
         blocks=_blocks(raw.get("blocks")),
+        head=_head(raw.get("head", "linear")),
         **depths,
         hyperparameters=hyperparameters,
         training=training,
@@ -390,6 +401,17 @@ def _blocks(value: Any) -> tuple[str, ...]:
         except ValueError as err:
             raise SpecError(f"blocks: {err}") from None
     return tuple(value)
+
+
+def _head(value: Any) -> str:
+    from uqbench.search.blocks import HEADS
+
+    if value not in HEADS:
+        raise SpecError(
+            f"head {_show(value)} is unknown{_close(str(value), HEADS)} (choose from "
+            f"{', '.join(HEADS)})"
+        )
+    return value
 
 
 def _known_field(name: str, table: str) -> _Rule:
