@@ -86,7 +86,7 @@ def kill_and_resume(directory: Path, kills: int, trials: int, seed: int, rng: ra
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
         else:
-            rows.append([str(kill), f"{delay:.1f}s", "finished before the kill", "", "", ""])
+            rows.append([str(kill), f"{delay:.1f}s", "finished before the kill", "", "", "", ""])
             trials += 5
             continue
         before = {t.id: t for t in TrialStore(db).trials()} if db.exists() else {}
@@ -99,6 +99,9 @@ def kill_and_resume(directory: Path, kills: int, trials: int, seed: int, rng: ra
             for i, t in done.items()
         )
         once = sorted(after) == list(range(1, trials + 1))
+        litter = list((directory / "trials").glob(".*.partial-*"))
+        if litter:
+            problems.append(f"kill {kill}: staging folders left behind: {litter}")
         complete = all(t.status in FINISHED for t in after.values())
         if not kept:
             problems.append(f"kill {kill}: a finished trial changed or vanished")
@@ -112,6 +115,7 @@ def kill_and_resume(directory: Path, kills: int, trials: int, seed: int, rng: ra
                 "yes" if kept else "NO",
                 f"{sum(t.status in FINISHED for t in after.values())}/{trials}",
                 "yes" if once else "NO",
+                "none" if not litter else str(len(litter)),
             ]
         )
         trials += 5  # the next round has new trials to run, so the next kill lands mid-search
@@ -178,7 +182,7 @@ def main() -> None:
             "",
             "A 6-trial adaptive search (the budget raised by 5 after each resume so that the next"
             " kill lands mid-search) is killed after a random 1-8 s; the store is read, the"
-            " search is resumed to its end, and the store is read again.",
+            " search is resumed to its end, and the store and the trials folder are read again.",
             "",
             markdown_table(
                 [
@@ -188,6 +192,7 @@ def main() -> None:
                     "finished trials kept",
                     "finished after resume",
                     "ids 1..n once",
+                    "staging folders left",
                 ],
                 kill_rows,
             ),

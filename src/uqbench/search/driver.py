@@ -19,7 +19,13 @@ import numpy as np
 from uqbench.search import executors
 from uqbench.search.algorithms import ALGORITHMS
 from uqbench.search.outputs import ranked, write_outputs
-from uqbench.search.runner import STORE_FILE, load_data, make_context, trial_recipe
+from uqbench.search.runner import (
+    STORE_FILE,
+    load_data,
+    make_context,
+    remove_stale_staging,
+    trial_recipe,
+)
 from uqbench.search.space import load_space
 from uqbench.search.store import FINISHED, TrialStore
 from uqbench.training.environment import select_device
@@ -170,6 +176,8 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     log = (lambda *_: None) if request.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     if resume:
         released = store.release_dead(other_hosts=True)
+        running = {t.id for t in store.trials() if t.status == "running"}
+        remove_stale_staging(directory, running)
         counts = store.counts()
         log(
             f"resuming {directory}: {sum(counts[s] for s in FINISHED)} finished trials kept, "

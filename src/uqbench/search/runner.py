@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -241,6 +242,19 @@ def run_trial(
 
 def trial_dir(directory: Path, trial_id: int) -> Path:
     return directory / TRIALS_DIR / f"{trial_id:04d}"
+
+
+def remove_stale_staging(directory: Path, running: set[int]) -> list[Path]:
+    """Delete the staging folders (``trials/.<id>.partial-*``) that a killed worker left behind,
+    except those of trials still ``running`` elsewhere; returns what was removed."""
+    removed = []
+    for path in sorted((directory / TRIALS_DIR).glob(".*.partial-*")):
+        name = path.name[1:].split(".partial-", 1)[0]
+        if name.isdigit() and int(name) in running:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _record_test(
