@@ -35,3 +35,13 @@ def test_trial_seeds_differ_across_trials_and_searches_and_repeat_for_a_rerun():
     seeds = {trial_seed(s, t) for s in range(3) for t in range(1, 50)}
     assert len(seeds) == 3 * 49
     assert trial_seed(7, 3) == trial_seed(7, 3)
+
+
+def test_ray_requests_that_no_node_can_meet_are_refused():
+    from uqbench.search.executors import check_ray_resources
+
+    check_ray_resources({"CPU": 2.0}, cpus_per_trial=1, gpus_per_trial=0)
+    with pytest.raises(ValueError, match="--gpus_per_trial=1 but the Ray cluster has 0 GPUs"):
+        check_ray_resources({"CPU": 2.0}, cpus_per_trial=1, gpus_per_trial=1)
+    with pytest.raises(ValueError, match="--cpus_per_trial=4 but the Ray cluster has 2 CPUs"):
+        check_ray_resources({"CPU": 2.0, "GPU": 1.0}, cpus_per_trial=4, gpus_per_trial=1)

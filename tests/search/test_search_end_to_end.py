@@ -225,6 +225,14 @@ def test_resume_with_other_settings_or_without_a_search_is_refused(tmp_path):
         (["--dataset=digits", "--trials=0"], "--trials must be at least 1"),
         (["--dataset=digits", "--validation_fraction=0"], "--validation_fraction"),
         (["--dataset=digits", "--ray_address=auto"], "--ray_address needs --executor=ray"),
+        (
+            [
+                "--dataset=digits",
+                "--executor=ray",
+                f"--gpus_per_trial={torch.cuda.device_count() + 1}",
+            ],
+            "GPUs (use --ray_address to join a cluster)",
+        ),
     ],
 )
 def test_bad_requests_fail_before_anything_is_written(tmp_path, capsys, flags, message):

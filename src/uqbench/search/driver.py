@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+import torch
 
 from uqbench.search import executors
 from uqbench.search.algorithms import ALGORITHMS
@@ -78,6 +79,12 @@ class SearchRequest:
             )
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             problems.append("--cpus_per_trial must be > 0 and --gpus_per_trial >= 0")
+        if self.gpus_per_trial > 0 and not self.ray_address:
+            if torch.cuda.device_count() < self.gpus_per_trial:
+                problems.append(
+                    f"--gpus_per_trial={self.gpus_per_trial:g} but this machine has "
+                    f"{torch.cuda.device_count()} GPUs (use --ray_address to join a cluster)"
+                )
         if self.ray_address and self.executor != "ray":
             problems.append("--ray_address needs --executor=ray")
         if problems:

@@ -98,6 +98,22 @@ def _ray_worker(directory: str, device: str | None, threads: int) -> int:
     return run_worker(Path(directory), device=device, threads=threads)
 
 
+def check_ray_resources(
+    resources: dict[str, float], cpus_per_trial: float, gpus_per_trial: float
+) -> None:
+    """Refuse per-trial requests no node of the cluster can meet (Ray would wait for ever)."""
+    for name, wanted, flag in (
+        ("CPU", cpus_per_trial, "--cpus_per_trial"),
+        ("GPU", gpus_per_trial, "--gpus_per_trial"),
+    ):
+        have = float(resources.get(name, 0.0))
+        if wanted > have:
+            raise ValueError(
+                f"{flag}={wanted:g} but the Ray cluster has {have:g} {name}s in all: lower it"
+                + (" (or 0 to run on CPUs)" if name == "GPU" else "")
+            )
+
+
 def run_ray(
     directory: Path,
     workers: int,
@@ -134,6 +150,7 @@ def run_ray(
             os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
         ray.init(**options)
     try:
+        check_ray_resources(ray.cluster_resources(), cpus_per_trial, gpus_per_trial)
         task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=0)(
             _ray_worker
         )
