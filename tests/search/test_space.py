@@ -69,6 +69,12 @@ def test_accuracy_is_maximized_by_default(metric: str) -> None:
     assert (space.direction, space.sign, space.objective_key) == ("maximize", -1, f"val/{metric}")
 
 
+def test_the_cifar10_example_loads() -> None:
+    space = load_space(EXAMPLE.with_name("cifar10.toml"))
+    assert space.training["batch_size"] == 512 and space.max_depth == 12
+    assert "nasa_cell_64" in space.blocks and space.objective_key == "val/nll"
+
+
 def test_example_file_loads() -> None:
     space = load_space(EXAMPLE)
     assert space.hyperparameters["learning_rate"] == Range(0.01, 0.2, log=True)
