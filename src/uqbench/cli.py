@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -181,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"uqbench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
             return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush stays quiet
+        return 0
     except KeyboardInterrupt:
         if command == "search":
             print(
