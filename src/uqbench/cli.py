@@ -83,8 +83,9 @@ def _eval(argv: Sequence[str]) -> None:
     )
 
 
-def _search(argv: Sequence[str]) -> None:
-    from uqbench.search import blocks, driver, outputs
+def _search(argv: Sequence[str]) -> int:
+    """``uqbench search ...``; returns the exit code."""
+    from uqbench.search import blocks, driver, executors, outputs
 
     if argv and argv[0] == "show":
         parser = argparse.ArgumentParser(prog="uqbench search show")
@@ -92,7 +93,7 @@ def _search(argv: Sequence[str]) -> None:
         parser.add_argument("--top", type=int, default=10)
         args = parser.parse_args(argv[1:])
         print(outputs.show(args.directory, args.top))
-        return
+        return 0
     if argv and argv[0] == "export":
         parser = argparse.ArgumentParser(prog="uqbench search export")
         parser.add_argument("directory", help="the --output_dir of a search")
@@ -101,11 +102,11 @@ def _search(argv: Sequence[str]) -> None:
         args = parser.parse_args(argv[1:])
         path = outputs.export(args.directory, args.output, args.trial)
         print(f"wrote {path}; load it with uqbench.search.load_model({str(path)!r})")
-        return
+        return 0
     if argv and argv[0] == "blocks":
         for name, kind, description in blocks.describe():
             print(f"  {name:<22} {kind:<5} {description}")
-        return
+        return 0
     parser = argparse.ArgumentParser(
         prog="uqbench search",
         description="Search for a model: every trial trains on the training split and is scored "
@@ -128,10 +129,15 @@ def _search(argv: Sequence[str]) -> None:
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    summary = driver.run_search(driver.SearchRequest(**vars(args)))
+    try:
+        summary = driver.run_search(driver.SearchRequest(**vars(args)))
+    except executors.WorkersFailed as err:
+        print(f"uqbench: search failed: {err}", file=sys.stderr)
+        return 1
     print(outputs.show(args.output_dir, top=5))
     if summary.get("best_trial") is None:
         print("no trial completed; see the errors above", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif command == "eval":
             _eval(rest)
         elif command == "search":
-            _search(rest)
+            code = _search(rest)
+            if code:
+                return code
         elif command == "demo":
             from uqbench.demo import run_demo
 
@@ -197,9 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except FloatingPointError as err:
         print(f"uqbench: training failed: {err}", file=sys.stderr)
-        return 1
-    except RuntimeError as err:
-        print(f"uqbench: {command} failed: {err}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as err:
         print(f"uqbench: error: {err}", file=sys.stderr)

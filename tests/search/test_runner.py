@@ -45,3 +45,20 @@ def test_ray_requests_that_no_node_can_meet_are_refused():
         check_ray_resources({"CPU": 2.0}, cpus_per_trial=1, gpus_per_trial=1)
     with pytest.raises(ValueError, match="--cpus_per_trial=4 but the Ray cluster has 2 CPUs"):
         check_ray_resources({"CPU": 2.0, "GPU": 1.0}, cpus_per_trial=4, gpus_per_trial=1)
+
+
+def test_when_every_local_worker_fails_the_search_says_where_the_logs_are(tmp_path, monkeypatch):
+    import sys
+
+    from uqbench.search import executors
+
+    monkeypatch.setattr(
+        executors, "worker_command", lambda *_: [sys.executable, "-c", "raise SystemExit(3)"]
+    )
+    polls = []
+    with pytest.raises(executors.WorkersFailed, match=r"exit codes 3, 3\); see .*worker\*\.log"):
+        executors.run_local_workers(tmp_path, 2, lambda: polls.append(1), threads=1)
+    assert polls and sorted(p.name for p in (tmp_path / "workers").iterdir()) == [
+        "worker0.log",
+        "worker1.log",
+    ]

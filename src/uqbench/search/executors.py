@@ -25,9 +25,21 @@ EXECUTORS = ("local", "ray")
 Poll = Callable[[], None]
 
 
+class WorkersFailed(RuntimeError):
+    """Every worker of a search exited with an error; their logs say why."""
+
+
 def run_in_process(context: SearchContext, store: TrialStore, poll: Poll) -> None:
     """Trials one after another in this process (``poll`` after each)."""
     worker_loop(context, store, on_finish=lambda *_: poll())
+
+
+def with_source_on_path(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with uqbench's source folder first on ``PYTHONPATH``, so worker processes import
+    this uqbench even when it runs from a source tree rather than an installed package."""
+    source = str(Path(__file__).resolve().parents[2])
+    paths = [source, *env.get("PYTHONPATH", "").split(os.pathsep)]
+    return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(p for p in paths if p))}
 
 
 def worker_command(directory: Path, threads: int, device: str | None) -> list[str]:
@@ -43,9 +55,7 @@ def run_local_workers(
 ) -> None:
     """``workers`` processes (``python -m uqbench.search.worker DIR``), each with ``threads``
     CPU threads; waits for all of them. A worker that fails is reported; the others go on."""
-    env = dict(os.environ)
-    source = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
+    env = with_source_on_path(dict(os.environ))
     logs = directory / "workers"
     logs.mkdir(parents=True, exist_ok=True)
     processes = []
@@ -78,7 +88,7 @@ def run_local_workers(
     failed = [i for i, (p, _) in enumerate(processes) if p.returncode not in (0, None)]
     poll()
     if failed and len(failed) == len(processes):
-        raise RuntimeError(
+        raise WorkersFailed(
             f"every search worker failed (exit codes "
             f"{', '.join(str(processes[i][0].returncode) for i in failed)}); see "
             f"{logs}/worker*.log"
@@ -143,11 +153,8 @@ def run_ray(
         else:
             options["num_cpus"] = max(os.cpu_count() or 1, int(cpus_per_trial * workers))
             options["num_gpus"] = torch.cuda.device_count()
-            # Local Ray workers inherit this environment: make uqbench importable in them even
-            # when it runs from a source tree rather than an installed package.
-            source = str(Path(__file__).resolve().parents[2])
-            paths = [source, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
-            os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+            # Local Ray workers inherit this process's environment.
+            os.environ["PYTHONPATH"] = with_source_on_path(dict(os.environ))["PYTHONPATH"]
         ray.init(**options)
     try:
         check_ray_resources(ray.cluster_resources(), cpus_per_trial, gpus_per_trial)
@@ -166,7 +173,7 @@ def run_ray(
                     errors.append(str(err).splitlines()[0])
             poll()
         if errors and len(errors) == workers:
-            raise RuntimeError(f"every Ray search worker failed: {errors[0]}")
+            raise WorkersFailed(f"every Ray search worker failed: {errors[0]}")
         for error in errors:
             print(f"search: a Ray worker failed: {error}", file=sys.stderr)
     finally:
@@ -177,6 +184,7 @@ def run_ray(
 __all__ = [
     "EXECUTORS",
     "StopRequested",
+    "WorkersFailed",
     "run_in_process",
     "run_local_workers",
     "run_ray",
