@@ -148,3 +148,18 @@ def test_an_existing_run_directory_is_not_overwritten(tmp_path):
     with pytest.raises(ValueError, match="--overwrite"):
         evaluate(predict, data, output_dir=out, quiet=True)
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_a_latency_measured_already_is_recorded_without_measuring_again():
+    data = FakeImages(_images(60, 0), torch.from_numpy(LABELS))
+    calls = []
+
+    def counting(images):
+        calls.append(len(images))
+        return predict(images)
+
+    record = {"ms_per_example": 0.125, "batch_size": 60, "warmup": 1, "repeats": 3}
+    summary = evaluate(counting, data, latency=record, quiet=True, batch_size=500)
+    assert calls == [60]  # the test set once, no timing runs
+    assert summary["metrics"]["cost/ms_per_example"] == 0.125
+    assert summary["latency"] == record

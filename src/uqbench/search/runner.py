@@ -213,7 +213,6 @@ def run_trial(
         sample = data.x_val[: min(256, data.x_val.shape[0])]
         with torch.no_grad():
             latency = latency_record(predict, sample, warmup=1, repeats=3, device=runtime.device)
-        outcome.val_metrics["cost/ms_per_example"] = latency["ms_per_example"]
         if (
             space.max_ms_per_example is not None
             and latency["ms_per_example"] > space.max_ms_per_example
@@ -225,7 +224,7 @@ def run_trial(
             )
             return outcome
         outcome.test_metrics, outcome.checkpoint = _record_test(
-            context, trial, network, recipe, history, train_seconds, outcome, seed
+            context, trial, network, predict, latency, recipe, history, train_seconds, outcome, seed
         )
         outcome.status = "done"
     except (KeyboardInterrupt, StopRequested):
@@ -261,6 +260,8 @@ def _record_test(
     context: SearchContext,
     trial: TrialRow,
     network: torch.nn.Module,
+    predict: Callable[[torch.Tensor], Any],
+    latency: Mapping[str, Any],
     recipe: Recipe,
     history: list[dict],
     train_seconds: float,
@@ -268,7 +269,8 @@ def _record_test(
     seed: int,
 ) -> tuple[dict[str, float], str]:
     """Evaluate the test split once and write ``trials/<id>`` atomically; returns the test
-    metrics and the checkpoint path relative to the search directory."""
+    metrics (with the latency measured for the constraint) and the checkpoint path relative to
+    the search directory."""
     data, runtime = context.data, context.runtime
     norm = (data.mean, data.std)
     output = trial_dir(context.directory, trial.id)
@@ -282,7 +284,7 @@ def _record_test(
         trial=trial.id,
     )
     summary = evaluate(
-        single(network, norm, runtime, recipe.test_flips),
+        predict,
         data,
         output_dir=output,
         method=METHOD,
@@ -298,6 +300,7 @@ def _record_test(
         ],
         checkpoint=checkpoint,
         seed=seed,
+        latency=latency,
         extra={
             "trial": trial.id,
             "parent": trial.parent,

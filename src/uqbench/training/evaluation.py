@@ -162,6 +162,7 @@ def evaluate(
     seed: int | None = None,
     extra: Mapping[str, Any] | None = None,
     measure_latency: bool = True,
+    latency: Mapping[str, Any] | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a classifier on ``dataset``'s test split and ``ood`` sets; returns the summary.
@@ -176,6 +177,8 @@ def evaluate(
     ``summary.json``, ``history.jsonl``, ``predictions/test.npz`` and
     ``predictions/ood_<set>.npz``, and ``checkpoint.safetensors`` when ``checkpoint=(tensors,
     metadata)`` is given); an existing non-empty directory is refused unless ``overwrite``.
+    ``latency`` takes a record already measured by ``uqbench.metrics.latency.latency_record``
+    (e.g. for a latency constraint) instead of measuring again.
     """
     if not callable(predict_fn):
         raise ValueError("predict_fn must be a function from uint8 images to probabilities")
@@ -197,8 +200,10 @@ def evaluate(
         ood_predictions[ood_set.name] = collect(predict_fn, ood_set.images, target, batch_size)
         results.update(ood_metrics(scores_in, ood_predictions[ood_set.name].scores(), ood_set.name))
     eval_seconds = time.perf_counter() - start
-    latency = None
-    if measure_latency:
+    if latency is not None:
+        latency = dict(latency)
+        results["cost/ms_per_example"] = float(latency["ms_per_example"])
+    elif measure_latency:
         sample = dataset.x_test[: min(batch_size, dataset.x_test.shape[0])].to(target)
         with torch.no_grad():
             latency = latency_record(predict_fn, sample, warmup=2, repeats=5, device=target)
