@@ -46,7 +46,46 @@ def member_mean(y: torch.Tensor, ensemble_size: int) -> torch.Tensor:
     return split_members(y, ensemble_size).mean(0)
 
 
-class BatchEnsembleLinear(nn.Module):
+class _RankOneEnsemble(nn.Module):
+    """What both layers share: the shared weight, the fast weights ``r`` (``E x in``) and ``s``
+    (``E x out``), the per-member bias (``E x out``), and their initialisation."""
+
+    def _make_parameters(
+        self,
+        weight_shape: tuple[int, ...],
+        ensemble_size: int,
+        bias: bool,
+        fast_weight_init: str,
+    ) -> None:
+        _check_fast_weight_init(fast_weight_init)
+        out_size, in_size = weight_shape[:2]
+        self.ensemble_size = ensemble_size
+        self.fast_weight_init = fast_weight_init
+        self.weight = nn.Parameter(torch.empty(*weight_shape))
+        self.r = nn.Parameter(torch.empty(ensemble_size, in_size))
+        self.s = nn.Parameter(torch.empty(ensemble_size, out_size))
+        self.bias = nn.Parameter(torch.empty(ensemble_size, out_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``W`` as ``nn.Linear``/``nn.Conv2d`` initialise it, ``r`` and ``s`` as
+        ``fast_weight_init`` says, the biases at zero."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        _init_fast_weight_(self.r, self.fast_weight_init)
+        _init_fast_weight_(self.s, self.fast_weight_init)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _scale_output(self, members: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """``y * s_e + b_e`` on ``(E, B, ...)`` outputs, flattened back to ``(E * B, ...)``
+        (``shape`` views ``s`` and ``b`` so they broadcast over the output channels)."""
+        y = members * self.s.view(shape)
+        if self.bias is not None:
+            y = y + self.bias.view(shape)
+        return y.flatten(0, 1)
+
+
+class BatchEnsembleLinear(_RankOneEnsemble):
     """``E`` affine maps sharing ``W``: ``y = ((x * r_e) @ W^T) * s_e + b_e`` on member ``e``'s rows.
 
     Input ``(E * B, ..., in)``, output ``(E * B, ..., out)``. ``W`` (``out x in``) is initialised
@@ -73,11 +112,8 @@ class BatchEnsembleLinear(nn.Module):
             ("ensemble_size", ensemble_size),
         ):
             _check_positive(name, value)
-        _check_fast_weight_init(fast_weight_init)
         self.in_features = in_features
         self.out_features = out_features
-        self.ensemble_size = ensemble_size
-        self.fast_weight_init = fast_weight_init
         self.config = {
             "in_features": in_features,
             "out_features": out_features,
@@ -85,18 +121,7 @@ class BatchEnsembleLinear(nn.Module):
             "bias": bias,
             "fast_weight_init": fast_weight_init,
         }
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        self.r = nn.Parameter(torch.empty(ensemble_size, in_features))
-        self.s = nn.Parameter(torch.empty(ensemble_size, out_features))
-        self.bias = nn.Parameter(torch.empty(ensemble_size, out_features)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        _init_fast_weight_(self.r, self.fast_weight_init)
-        _init_fast_weight_(self.s, self.fast_weight_init)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        self._make_parameters((out_features, in_features), ensemble_size, bias, fast_weight_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2 or x.shape[-1] != self.in_features:
@@ -106,10 +131,7 @@ class BatchEnsembleLinear(nn.Module):
             )
         members = split_members(x, self.ensemble_size)
         shape = (self.ensemble_size, *([1] * (members.dim() - 2)), -1)
-        y = F.linear(members * self.r.view(shape), self.weight) * self.s.view(shape)
-        if self.bias is not None:
-            y = y + self.bias.view(shape)
-        return y.flatten(0, 1)
+        return self._scale_output(F.linear(members * self.r.view(shape), self.weight), shape)
 
     def extra_repr(self) -> str:
         return (
@@ -119,7 +141,7 @@ class BatchEnsembleLinear(nn.Module):
         )
 
 
-class BatchEnsembleConv2d(nn.Module):
+class BatchEnsembleConv2d(_RankOneEnsemble):
     """``E`` convolutions sharing kernel ``W``: ``y = conv(x * r_e, W) * s_e + b_e`` per member.
 
     Input ``(E * B, C_in, H, W)``; ``r`` (``E x C_in``) scales input channels, ``s`` and the bias
@@ -147,15 +169,12 @@ class BatchEnsembleConv2d(nn.Module):
             ("ensemble_size", ensemble_size),
         ):
             _check_positive(name, value)
-        _check_fast_weight_init(fast_weight_init)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.stride = _pair("stride", stride)
         self.padding = padding if isinstance(padding, str) else _pair("padding", padding, 0)
         self.dilation = _pair("dilation", dilation)
-        self.ensemble_size = ensemble_size
-        self.fast_weight_init = fast_weight_init
         self.config = {
             "in_channels": in_channels,
             "out_channels": out_channels,
@@ -167,18 +186,8 @@ class BatchEnsembleConv2d(nn.Module):
             "bias": bias,
             "fast_weight_init": fast_weight_init,
         }
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
-        self.r = nn.Parameter(torch.empty(ensemble_size, in_channels))
-        self.s = nn.Parameter(torch.empty(ensemble_size, out_channels))
-        self.bias = nn.Parameter(torch.empty(ensemble_size, out_channels)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        _init_fast_weight_(self.r, self.fast_weight_init)
-        _init_fast_weight_(self.s, self.fast_weight_init)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        weight_shape = (out_channels, in_channels, *self.kernel_size)
+        self._make_parameters(weight_shape, ensemble_size, bias, fast_weight_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -189,10 +198,7 @@ class BatchEnsembleConv2d(nn.Module):
         shape = (self.ensemble_size, 1, -1, 1, 1)
         scaled = (split_members(x, self.ensemble_size) * self.r.view(shape)).flatten(0, 1)
         y = F.conv2d(scaled, self.weight, None, self.stride, self.padding, self.dilation)
-        y = split_members(y, self.ensemble_size) * self.s.view(shape)
-        if self.bias is not None:
-            y = y + self.bias.view(shape)
-        return y.flatten(0, 1)
+        return self._scale_output(split_members(y, self.ensemble_size), shape)
 
     def extra_repr(self) -> str:
         return (
