@@ -332,15 +332,6 @@ def test_round_trip_through_json(source: str) -> None:
     again = space_from_dict(raw)
     assert again == space
     assert again.to_dict() == space.to_dict()
-    assert again.fingerprint() == space.fingerprint()
-
-
-def test_fingerprint_is_short_and_tells_spaces_apart() -> None:
-    space = load_space(EXAMPLE)
-    assert len(space.fingerprint()) == 16 and int(space.fingerprint(), 16) >= 0
-    assert load_space(EXAMPLE).fingerprint() == space.fingerprint()
-    other = space_from_dict({**space.to_dict(), "max_depth": 5})
-    assert other.fingerprint() != space.fingerprint()
 
 
 def test_allowed_depth_grows_every_depth_every_trials() -> None:

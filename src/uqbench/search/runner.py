@@ -13,7 +13,6 @@ search goes on; a trial over the parameter or latency budget is recorded as ``in
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 import traceback
@@ -83,7 +82,7 @@ class SearchContext:
         """Whether ``architecture`` connects for this data's image shape."""
         try:
             blocks.infer_shapes(architecture, self.in_shape)
-        except (blocks.ShapeError, ValueError):
+        except ValueError:  # ShapeError included
             return False
         return True
 
@@ -368,8 +367,3 @@ def worker_loop(
             if on_finish is not None:
                 on_finish(trial, outcome)
     return ran
-
-
-def default_threads(workers: int) -> int:
-    """CPU threads per worker so that ``workers`` processes share the cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -10,8 +10,6 @@ through :meth:`SearchSpace.to_dict` / :func:`space_from_dict` (JSON, as the tria
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -259,12 +257,6 @@ class SearchSpace:
             "objective": {"metric": self.metric, "direction": self.direction},
             "constraints": {k: v for k, v in constraints.items() if v is not None},
         }
-
-    def fingerprint(self) -> str:
-        """A short stable hash of :meth:`to_dict`, to tell whether a resumed search has the same
-        space."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def load_space(path: str | Path | None) -> SearchSpace:
