@@ -27,7 +27,7 @@ commands:
   search export DIR [--output=FILE]   the best model as one loadable checkpoint
   search blocks                       the building blocks a search space can use
   demo [--output_dir=DIR]             compare the baselines on built-in data, then a short
-                                      model search on digits (about a minute)
+                                      model search on digits (about 30 s)
   --version                           print the version
 """
 

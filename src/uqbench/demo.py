@@ -1,5 +1,5 @@
 """The demo: the three UCI-protocol baselines compared on built-in data, then a short model
-search on scikit-learn's digits; about a minute on 2 CPU cores."""
+search on scikit-learn's digits; about 30 seconds on 2 CPU cores."""
 
 from __future__ import annotations
 
