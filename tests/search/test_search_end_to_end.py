@@ -138,7 +138,7 @@ def test_failing_and_infeasible_trials_are_recorded_and_the_search_goes_on(tmp_p
 
 
 def _search_command(tmp_path: Path, trials: int, *extra: str) -> list[str]:
-    spec = write_spec(tmp_path, epochs=4, blocks=["conv3x3_16", "max_pool", "fc_64"])
+    spec = write_spec(tmp_path, epochs=15, blocks=["conv3x3_16", "max_pool", "fc_64"])
     return [
         sys.executable,
         "-m",
