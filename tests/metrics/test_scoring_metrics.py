@@ -47,15 +47,67 @@ def test_nll_single_class_in_labels_matches_sklearn():
     assert M.nll(probs, labels) == pytest.approx(expected, rel=1e-12)
 
 
-def test_nll_exact_zero_and_one_probabilities_are_finite():
+def test_nll_floors_only_an_exact_zero_at_the_smallest_float32():
     probs = np.array([[1.0, 0.0], [0.0, 1.0]])
-    # perfect predictions: -log 1 = 0
-    assert M.nll(probs, [0, 1]) == 0.0
-    # both confidently wrong: -log(1e-12) = 27.631 nats each
-    assert M.nll(probs, [1, 0]) == pytest.approx(27.631021115928547)
-    assert M.nll(probs, [1, 0]) == pytest.approx(-math.log(1e-12))
-    # one right, one wrong: (0 + 27.631) / 2
-    assert M.nll(probs, [0, 0]) == pytest.approx(27.631021115928547 / 2)
+    assert M.nll(probs, [0, 1]) == 0.0  # perfect predictions: -log 1 = 0
+    # confidently wrong: an exact zero is floored at 2**-149, -log(2**-149) = 149 log 2 nats
+    assert M.nll(probs, [1, 0]) == pytest.approx(149 * math.log(2))
+    assert M.nll(probs, [0, 0]) == pytest.approx(149 * math.log(2) / 2)
+
+
+def test_nll_does_not_cap_small_probabilities():
+    # a true-class probability of 1e-20 costs 46.05 nats, not a capped 27.63 (-log 1e-12)
+    probs = np.array([[1.0 - 1e-20, 1e-20]])
+    assert M.nll(probs, [1]) == pytest.approx(20 * math.log(10), rel=1e-12)
+    tiny = np.array([[1.0, 2.0**-140]], dtype=np.float32)  # a float32 subnormal, not zero
+    assert M.nll(tiny, [1]) == pytest.approx(140 * math.log(2), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nll_from_logits_matches_sklearn_on_softmax(seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(200, 6)) * 3
+    labels = rng.integers(0, 6, size=200)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = log_loss(labels, probs, labels=list(range(6)))
+    assert M.nll_from_logits(logits, labels) == pytest.approx(expected, rel=1e-10)
+    assert M.nll_from_logits(torch.tensor(logits, dtype=torch.float32), labels) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_nll_from_logits_is_exact_for_confident_mistakes():
+    # log_softmax([0, 200])_0 = -200 - log(1 + e^-200) = -200 to double precision; the softmax
+    # probability e^-200 underflows float32 to 0, so only the logits give the exact 200 nats
+    logits = np.array([[0.0, 200.0], [3.0, 0.0]])
+    expected = (200.0 + math.log1p(math.exp(-3.0))) / 2
+    assert M.nll_from_logits(logits, [0, 0]) == pytest.approx(expected, rel=1e-12)
+    probs = torch.tensor(logits, dtype=torch.float32).softmax(-1).numpy()
+    assert M.nll(probs, [0, 0]) < expected - 45  # floored at 2**-149: 103.3 nats, not 200
+
+
+def test_nll_from_member_logits_is_the_mixture_nll():
+    rng = np.random.default_rng(4)
+    member_logits = rng.normal(size=(3, 50, 4)) * 2
+    labels = rng.integers(0, 4, size=50)
+    member_probs = np.exp(member_logits) / np.exp(member_logits).sum(-1, keepdims=True)
+    mixture = member_probs.mean(axis=0)
+    expected = -np.mean(np.log(mixture[np.arange(50), labels]))
+    assert M.nll_from_logits(member_logits, labels) == pytest.approx(expected, rel=1e-12)
+    # members confidently wrong by 300 and 400 nats: log((e^-300 + e^-400) / 2), exactly
+    extreme = np.array([[[0.0, 300.0]], [[0.0, 400.0]]])
+    assert M.nll_from_logits(extreme, [0]) == pytest.approx(
+        300 + math.log(2) - math.log1p(math.exp(-100)), rel=1e-12
+    )
+
+
+def test_nll_from_logits_rejects_bad_input():
+    with pytest.raises(ValueError, match="infinity"):
+        M.nll_from_logits(np.array([[0.0, np.inf]]), [0])
+    with pytest.raises(ValueError, match=r"\(N, K\) or \(M, N, K\)"):
+        M.nll_from_logits(np.zeros(3), [0])
+    with pytest.raises(ValueError, match="same number of examples"):
+        M.nll_from_logits(np.zeros((2, 3)), [0])
 
 
 def test_brier_matches_sklearn_multiclass():

@@ -11,7 +11,10 @@ import pytest
 import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
+from uqbench.training.divergence import DivergedError
 from uqbench.training.evaluation import evaluate
+from uqbench.training.image_task import tempered
+from uqbench.training.predictors import mixture
 
 K = 3
 
@@ -163,3 +166,71 @@ def test_a_latency_measured_already_is_recorded_without_measuring_again():
     assert calls == [60]  # the test set once, no timing runs
     assert summary["metrics"]["cost/ms_per_example"] == 0.125
     assert summary["latency"] == record
+
+
+def test_nll_is_exact_from_logits_where_probabilities_underflow(tmp_path):
+    # example i: the true class is behind by 10 * i nats; e^-590 underflows float32 to 0, so
+    # only the logits give the exact NLL: mean_i (10 i + log(1 + e^-10i + e^-10i ...)) by hand
+    n = 60
+    gaps = 10.0 * np.arange(n)
+    logits = np.zeros((n, K))
+    logits[:, 1] = gaps  # class 1 leads; label 0 (logit 0), class 2 (logit 0)
+    expected = np.mean(np.logaddexp(np.logaddexp(0.0, gaps), 0.0) - 0.0)
+
+    def predict_logits(images):
+        rows = torch.tensor(logits[images[:, 0, 0, 0].long()], dtype=torch.float32)
+        return {"probs": rows.softmax(-1), "logits": rows}
+
+    data = FakeImages(_images(n, 0), torch.zeros(n, dtype=torch.int64))
+    summary = evaluate(predict_logits, data, output_dir=tmp_path / "run", quiet=True)
+    assert summary["metrics"]["test/nll"] == pytest.approx(expected, rel=1e-6)
+    saved = np.load(tmp_path / "run" / "predictions" / "test.npz")
+    assert (saved["probs"][:, 0] == 0).sum() > 0  # the probabilities alone could not say it
+
+
+def test_an_ensembles_log_probabilities_give_the_exact_mixture_nll(tmp_path):
+    # two members, wrong by 200 and 300 nats on every example: log((e^-200 + e^-300) / 2)
+    member_logits = torch.zeros(2, 60, K)
+    member_logits[0, :, 1], member_logits[1, :, 1] = 200.0, 300.0
+    expected = -np.logaddexp(-200.0 - np.log1p(2 * np.exp(-200.0)), -300.0) + np.log(2)
+
+    def predict_members(images):
+        return mixture(member_logits[:, images[:, 0, 0, 0].long()])
+
+    data = FakeImages(_images(60, 0), torch.zeros(60, dtype=torch.int64))
+    summary = evaluate(predict_members, data, output_dir=tmp_path / "run", quiet=True)
+    assert summary["metrics"]["test/nll"] == pytest.approx(expected, rel=1e-6)
+    saved = np.load(tmp_path / "run" / "predictions" / "test.npz")
+    assert saved["log_probs"].shape == (60, K)
+    assert saved["log_probs"][0, 0] == pytest.approx(-expected, rel=1e-6)
+
+
+def test_mixture_matches_the_mean_of_member_softmaxes():
+    member_logits = torch.randn(3, 20, K, generator=torch.Generator().manual_seed(0)) * 2
+    out = mixture(member_logits)
+    mean = member_logits.softmax(-1).mean(0)
+    torch.testing.assert_close(out["probs"], mean)
+    torch.testing.assert_close(out["log_probs"], mean.log(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out["member_probs"], member_logits.softmax(-1))
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf")])
+def test_non_finite_predictions_are_a_divergence_and_nothing_is_written(bad_value, tmp_path):
+    def broken(images):
+        logits = torch.zeros(images.shape[0], K)
+        logits[0, 0] = bad_value
+        return {"probs": torch.full((images.shape[0], K), 1 / K), "logits": logits}
+
+    data = FakeImages(_images(60, 0), torch.tensor(LABELS))
+    with pytest.raises(DivergedError, match="non-finite logits"):
+        evaluate(broken, data, output_dir=tmp_path / "run", quiet=True)
+    assert not any(tmp_path.iterdir())
+
+
+def test_temperature_scaling_works_in_log_space():
+    member_logits = torch.zeros(2, 4, K)
+    member_logits[:, :, 1] = torch.tensor([150.0, 250.0]).view(2, 1)
+    scaled = tempered(lambda images: mixture(member_logits), 2.0)(torch.zeros(4))
+    reference = mixture(member_logits)["log_probs"] / 2.0
+    torch.testing.assert_close(scaled["log_probs"], reference.log_softmax(-1))
+    assert torch.isfinite(scaled["log_probs"]).all() and scaled["log_probs"][0, 0] < -70

@@ -1,8 +1,9 @@
 """Metrics as pure functions of NumPy arrays or torch tensors (computed in float64).
 
-Conventions (DESIGN.md): NLL is the mean per example in nats; ECE uses 15 equal-width bins on the
-top-label confidence; OOD detection treats in-distribution as the positive class with higher
-scores meaning more in-distribution; ensemble outputs have members on axis 0.
+Conventions (DESIGN.md): NLL is the mean per example in nats, exact from logits
+(``nll_from_logits``), from probabilities with only an exact zero floored (``nll``); ECE uses
+15 equal-width bins on the top-label confidence; OOD detection treats in-distribution as the
+positive class with higher scores meaning more in-distribution; ensemble outputs have members on axis 0.
 
 ``__all__`` lists the metrics (``uqbench list metrics``). Helpers that are not metrics live in
 their modules: ``uqbench.metrics.ood_scores.{OOD_SCORES, ood_scores}`` (every OOD score the
@@ -37,7 +38,7 @@ from uqbench.metrics.regression import (
     regression_calibration_error,
     rmse,
 )
-from uqbench.metrics.scoring import accuracy, brier, nll
+from uqbench.metrics.scoring import accuracy, brier, nll, nll_from_logits
 from uqbench.metrics.selective import accuracy_at_coverage, aurc, risk_coverage_curve
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "negative_entropy",
     "negative_mutual_information",
     "nll",
+    "nll_from_logits",
     "ood_aupr_in",
     "ood_aupr_out",
     "ood_auroc",

@@ -202,8 +202,10 @@ def run_trial(
         train_seconds = time.perf_counter() - start
         norm = (data.mean, data.std)
         predict = single(network, norm, runtime, recipe.test_flips)
-        val_probs = collect(predict, data.x_val, runtime.device).probs
-        outcome.val_metrics = classification_metrics(val_probs, data.y_val.cpu().numpy(), "val")
+        val = collect(predict, data.x_val, runtime.device)
+        outcome.val_metrics = classification_metrics(
+            val.probs, data.y_val.cpu().numpy(), "val", log_probs=val.log_probabilities()
+        )
         objective = outcome.val_metrics[space.objective_key]
         if not math.isfinite(objective):
             outcome.error = f"the objective {space.objective_key} is {objective}"

@@ -11,7 +11,6 @@ precision, so metrics are never computed from bf16 (DESIGN.md).
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -21,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from uqbench.data import augment
+from uqbench.training.divergence import DivergenceGuard
 from uqbench.training.ensembles import VectorizedEnsemble
-from uqbench.training.loop import NonFiniteLossError
 from uqbench.training.progress import Progress
 from uqbench.training.schedules import SCHEDULES, lr_factor
 
@@ -211,8 +210,9 @@ def fit(
     SGD with (Nesterov) momentum and weight decay as PyTorch's SGD applies it (``wd * w`` added
     to the gradient), the recipe's schedule stepped every optimiser step, label smoothing, and
     augmentation on the device.
-    The loss is checked once per epoch (one device synchronisation): a NaN or infinite loss
-    raises :class:`~uqbench.training.loop.NonFiniteLossError` naming the member and the epoch.
+    The loss is checked once per epoch (one device synchronisation) against the shared
+    divergence rule (``uqbench.training.divergence``): a NaN, infinite or exploding loss raises
+    :class:`~uqbench.training.divergence.DivergedError` naming the member and the epoch.
     """
     recipe.check()
     members = model.num_members if isinstance(model, VectorizedEnsemble) else None
@@ -245,6 +245,10 @@ def fit(
     network = torch.compile(model) if runtime.compile else model
     generator = torch.Generator(device=runtime.device).manual_seed(seed)
     progress = Progress(recipe.epochs, description, quiet=quiet)
+    guard = DivergenceGuard(
+        [f"member {i}" for i in range(members)] if members else None,
+        "lower --learning_rate, add warm-up (--warmup_epochs), or use --precision=fp32",
+    )
     history = []
     model.train()
     for epoch in range(1, recipe.epochs + 1):
@@ -255,19 +259,15 @@ def fit(
             with runtime.autocast():
                 logits = network(x)
             losses = per_member_loss(logits, yb, recipe.label_smoothing)
+            if guard.initial is None:
+                guard.start(losses.detach().reshape(-1).tolist())
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             optimizer.step()
             scheduler.step()
             total_loss += losses.detach().reshape(-1)
         epoch_loss = (total_loss / steps_per_epoch).tolist()
-        bad = [i for i, v in enumerate(epoch_loss) if not math.isfinite(v)]
-        if bad:
-            who = f"member {bad[0]}" if members else "the network"
-            raise NonFiniteLossError(
-                f"the training loss of {who} became {epoch_loss[bad[0]]} in epoch {epoch}: lower "
-                "--learning_rate, add warm-up (--warmup_epochs), or use --precision=fp32"
-            )
+        guard.check(epoch, epoch_loss)
         record = {
             "epoch": epoch,
             "train/loss": epoch_loss if members else epoch_loss[0],

@@ -8,8 +8,10 @@ entropy, Dempster-Shafer from logits, mutual information from members) and cost 
 warm-up with device synchronisation, parameters, peak memory), and writes the run-directory
 contract of DESIGN.md. Our baselines use it, and so can a researcher's own method.
 
-Conventions: NLL is the mean per example in nats; ECE uses 15 equal-width bins on the top
-label; OOD detection treats in-distribution as positive, ``ood/<set>/auroc`` (and ``aupr_in``,
+Conventions: NLL is the mean per example in nats, exact from the logits (or the
+log-probabilities an ensemble computes in log space) where the method gives them, else from the
+probabilities with only an exact zero floored (``uqbench.metrics.nll``); ECE uses 15
+equal-width bins on the top label; OOD detection treats in-distribution as positive, ``ood/<set>/auroc`` (and ``aupr_in``,
 ``aupr_out``, ``fpr95``) use the max probability and ``ood/<set>/<score>/...`` the other scores.
 """
 
@@ -27,12 +29,14 @@ import torch
 from uqbench import metrics
 from uqbench.metrics.latency import latency_record
 from uqbench.metrics.ood_scores import ood_scores
+from uqbench.training.divergence import DivergedError
 from uqbench.training.environment import describe_device, peak_memory_mb
 from uqbench.training.progress import format_seconds
 from uqbench.training.report import format_table
 from uqbench.training.rundir import RunDirectory, build_summary, check_output_dir
 
 PredictOutput = torch.Tensor | Mapping[str, torch.Tensor]
+OUTPUT_KEYS = {"probs", "logits", "log_probs", "member_probs"}
 PredictFn = Callable[[torch.Tensor], PredictOutput]
 DEFAULT_SCORE = "max_prob"
 COVERAGE = 0.9
@@ -41,33 +45,41 @@ COVERAGE = 0.9
 @dataclass
 class Predictions:
     """What a method predicted on one image set, float32 on the CPU: ``probs`` ``(N, K)``, and
-    where the method has them ``logits`` ``(N, K)`` and ``member_probs`` ``(M, N, K)``."""
+    where the method has them ``logits`` ``(N, K)``, ``log_probs`` ``(N, K)`` (the log of
+    ``probs`` computed in log space, e.g. an ensemble's log-mean-exp of member log-softmaxes)
+    and ``member_probs`` ``(M, N, K)``."""
 
     probs: np.ndarray
     logits: np.ndarray | None = None
     member_probs: np.ndarray | None = None
+    log_probs: np.ndarray | None = None
 
     def scores(self) -> dict[str, np.ndarray]:
         """OOD scores (higher = more in-distribution) that these outputs allow."""
         return ood_scores(self.probs, logits=self.logits, member_probs=self.member_probs)
 
+    def log_probabilities(self) -> np.ndarray | None:
+        """Exact log-probabilities where the outputs allow them (``log_probs``, else
+        ``logits``; both are valid logits for ``metrics.nll_from_logits``), else ``None``."""
+        return self.log_probs if self.log_probs is not None else self.logits
+
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"probs": self.probs}
-        if self.logits is not None:
-            out["logits"] = self.logits
-        if self.member_probs is not None:
-            out["member_probs"] = self.member_probs
+        for key in ("logits", "log_probs", "member_probs"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
 
 def _as_output(value: PredictOutput, batch: int) -> dict[str, torch.Tensor]:
     """Check one call's output and bring it to a dict of float32 CPU tensors."""
     out = dict(value) if isinstance(value, Mapping) else {"probs": value}
-    unknown = set(out) - {"probs", "logits", "member_probs"}
+    unknown = set(out) - OUTPUT_KEYS
     if unknown or "probs" not in out:
         raise ValueError(
             "predict_fn must return class probabilities (N, K) or a dict with 'probs' and "
-            f"optionally 'logits' (N, K) and 'member_probs' (M, N, K); got keys {sorted(out)}"
+            "optionally 'logits' (N, K), 'log_probs' (N, K) and 'member_probs' (M, N, K); got "
+            f"keys {sorted(out)}"
         )
     result = {}
     for key, tensor in out.items():
@@ -84,7 +96,14 @@ def _as_output(value: PredictOutput, batch: int) -> dict[str, torch.Tensor]:
                 f"predict_fn returned {key} of shape {tuple(tensor.shape)} for a batch of {batch} "
                 f"images; expected {'(M, N, K)' if expected == 3 else '(N, K)'} with N = {batch}"
             )
-        result[key] = tensor.detach().float().cpu()
+        tensor = tensor.detach().float().cpu()
+        if not torch.isfinite(tensor).all():
+            raise DivergedError(
+                f"predict_fn returned non-finite {key} ({int((~torch.isfinite(tensor)).sum())} "
+                "values are NaN or infinite): the model diverged or overflowed; nothing was "
+                "written. Retrain with a lower --learning_rate"
+            )
+        result[key] = tensor
     return result
 
 
@@ -104,16 +123,29 @@ def collect(
         key: torch.cat(values, dim=1 if key == "member_probs" else 0).numpy()
         for key, values in parts.items()
     }
-    return Predictions(joined["probs"], joined.get("logits"), joined.get("member_probs"))
+    return Predictions(
+        joined["probs"], joined.get("logits"), joined.get("member_probs"), joined.get("log_probs")
+    )
 
 
 def classification_metrics(
-    probs: np.ndarray, labels: np.ndarray, prefix: str = "test"
+    probs: np.ndarray,
+    labels: np.ndarray,
+    prefix: str = "test",
+    log_probs: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Prediction, calibration and selective-prediction metrics of ``probs`` ``(N, K)``."""
+    """Prediction, calibration and selective-prediction metrics of ``probs`` ``(N, K)``. NLL is
+    exact from ``log_probs`` (log-probabilities or logits, see
+    :meth:`Predictions.log_probabilities`) when given, else from ``probs`` (an exact zero
+    floored at the smallest float32)."""
+    nll = (
+        metrics.nll(probs, labels)
+        if log_probs is None
+        else metrics.nll_from_logits(log_probs, labels)
+    )
     return {
         f"{prefix}/accuracy": metrics.accuracy(probs, labels),
-        f"{prefix}/nll": metrics.nll(probs, labels),
+        f"{prefix}/nll": nll,
         f"{prefix}/brier": metrics.brier(probs, labels),
         f"{prefix}/ece": metrics.ece(probs, labels),
         f"{prefix}/adaptive_ece": metrics.adaptive_ece(probs, labels),
@@ -169,8 +201,10 @@ def evaluate(
 
     ``predict_fn(images)`` gets uint8 images ``(B, C, H, W)`` on ``device`` and returns class
     probabilities ``(B, K)`` (float32 or float64), or a dict with ``probs`` and optionally
-    ``logits`` ``(B, K)`` (adds the Dempster-Shafer OOD score) and ``member_probs``
-    ``(M, B, K)`` (adds mutual information). ``dataset`` is an image set from
+    ``logits`` ``(B, K)`` (adds the Dempster-Shafer OOD score; NLL is then exact from them),
+    ``log_probs`` ``(B, K)`` (the log of ``probs`` computed in log space; NLL from them) and
+    ``member_probs`` ``(M, B, K)`` (adds mutual information). Non-finite outputs are an error
+    (:class:`~uqbench.training.divergence.DivergedError`). ``dataset`` is an image set from
     ``uqbench.data.get_images`` (``x_test``, ``y_test``, ``name``, ``source``, ``data_hash``);
     ``ood`` holds OOD sets (``name``, ``images``, ``description``) from ``uqbench.data.ood``.
     With ``output_dir`` the run directory is written atomically (``flags.txt``,
@@ -193,7 +227,7 @@ def evaluate(
             f"predict_fn gives {test.probs.shape[1]} classes but {dataset.name} has "
             f"{dataset.num_classes}"
         )
-    results = classification_metrics(test.probs, labels)
+    results = classification_metrics(test.probs, labels, log_probs=test.log_probabilities())
     scores_in = test.scores()
     ood_predictions: dict[str, Predictions] = {}
     for ood_set in ood:

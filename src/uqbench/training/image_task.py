@@ -159,16 +159,25 @@ def count_parameters(model: nn.Module) -> int:
 
 def tempered(predict: PredictFn, temperature: float) -> PredictFn:
     """``predict`` with its mean prediction divided by ``temperature`` in log space:
-    ``softmax(log p / T)`` (for one network this is ``softmax(logits / T)``); member
-    probabilities are left as they are, logits are divided by T."""
+    ``softmax(log p / T)`` (for one network this is ``softmax(logits / T)``), from the exact
+    log-probabilities where the outputs give them; member probabilities are left as they are,
+    logits are divided by T."""
 
     def predict_tempered(images: torch.Tensor) -> dict[str, torch.Tensor]:
         out = predict(images)
         out = dict(out) if isinstance(out, Mapping) else {"probs": out}
-        log_probs = out["probs"].clamp_min(1e-30).log()
-        out["probs"] = torch.softmax(log_probs / temperature, dim=-1)
+        if "log_probs" in out:
+            log_probs = out["log_probs"]
+        elif "logits" in out:
+            log_probs = out["logits"].float().log_softmax(dim=-1)
+        else:
+            log_probs = out["probs"].clamp_min(torch.finfo(torch.float32).smallest_normal).log()
+        scaled = (log_probs / temperature).log_softmax(dim=-1)
+        out["probs"] = scaled.exp()
         if "logits" in out:
             out["logits"] = out["logits"] / temperature
+        if "log_probs" in out or "logits" not in out:
+            out["log_probs"] = scaled
         return out
 
     return predict_tempered
@@ -178,24 +187,31 @@ def validation_metrics(task: ImageTask, predict: PredictFn, prefix: str) -> dict
     """Accuracy, NLL and ECE on the validation set (empty when there is none)."""
     if task.data.x_val.shape[0] == 0:
         return {}
-    probs = collect(predict, task.data.x_val, task.runtime.device).probs
-    labels = task.data.y_val.cpu().numpy()
+    predictions = collect(predict, task.data.x_val, task.runtime.device)
+    probs, labels = predictions.probs, task.data.y_val.cpu().numpy()
+    log_probs = predictions.log_probabilities()
     return {
         f"{prefix}/accuracy": metrics.accuracy(probs, labels),
-        f"{prefix}/nll": metrics.nll(probs, labels),
+        f"{prefix}/nll": metrics.nll(probs, labels)
+        if log_probs is None
+        else metrics.nll_from_logits(log_probs, labels),
         f"{prefix}/ece": metrics.ece(probs, labels),
     }
 
 
 def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
-    """With ``--temperature_scaling``, fit T on the validation set (log of the mean predicted
-    probabilities as logits) and return the tempered predictor; else ``predict`` unchanged.
-    The record holds T and the validation metrics before and after."""
+    """With ``--temperature_scaling``, fit T on the validation set (the exact log of the mean
+    predicted probabilities as logits) and return the tempered predictor; else ``predict``
+    unchanged. The record holds T and the validation metrics before and after."""
     record: dict[str, Any] = {"validation": validation_metrics(task, predict, "val")}
     if not common.TEMPERATURE_SCALING.value:
         return predict, record
-    probs = collect(predict, task.data.x_val, task.runtime.device).probs
-    log_probs = np.log(np.clip(probs.astype(np.float64), 1e-30, None))
+    predictions = collect(predict, task.data.x_val, task.runtime.device)
+    log_probs = predictions.log_probabilities()
+    if log_probs is None:
+        log_probs = np.log(
+            np.maximum(predictions.probs.astype(np.float64), np.finfo(np.float32).tiny)
+        )
     temperature = fit_temperature(log_probs, task.data.y_val.cpu().numpy())
     scaled = tempered(predict, temperature)
     record["temperature"] = temperature

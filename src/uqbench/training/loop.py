@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from uqbench.training.divergence import DivergenceGuard, NonFiniteLossError
 from uqbench.training.progress import Progress
 
+__all__ = ["NonFiniteLossError", "shuffled_minibatches", "take", "train_models"]
+
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or infinite loss; the message names the model and the epoch."""
 
 
 def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -66,7 +65,9 @@ def train_models(
     ``replicas`` consecutive models (``B = G * replicas`` models in all; the models of a group see
     the same minibatches). ``loss_fn(model, xb, yb)`` gets ``(B, batch, D)`` and ``(B, batch)``
     and returns the ``(B,)`` per-model mean losses. Raises :class:`NonFiniteLossError` naming the
-    model (``model_names[b]``) as soon as a loss stops being finite.
+    model (``model_names[b]``) as soon as a loss stops being finite, and
+    :class:`~uqbench.training.divergence.DivergedError` when an epoch's mean loss breaks the
+    shared divergence rule (``uqbench.training.divergence``).
     """
     if x.dim() != 3 or y.shape != x.shape[:2]:
         raise ValueError(
@@ -84,6 +85,8 @@ def train_models(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=True
     )
+    advice = "lower --learning_rate, check the data for extreme values, or standardise it"
+    guard = DivergenceGuard(model_names, advice)
     history = []
     model.train()
     for epoch in range(1, epochs + 1):
@@ -94,19 +97,23 @@ def train_models(
                 xb, yb = xb.repeat_interleave(replicas, 0), yb.repeat_interleave(replicas, 0)
             losses = loss_fn(model, xb, yb)
             loss = losses.sum()
+            if steps == 0 and epoch == 1:
+                guard.start(losses.detach().tolist())
             if not torch.isfinite(loss):
                 bad = int(torch.nonzero(~torch.isfinite(losses))[0, 0])
                 name = model_names[bad] if model_names else f"model {bad}"
                 raise NonFiniteLossError(
                     f"the training loss of {name} became {losses[bad].item()} in epoch {epoch}: "
-                    "lower --learning_rate, check the data for extreme values, or standardise it"
+                    f"{advice}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += losses.detach()
             steps += 1
-        record = {"epoch": epoch, "train/loss": (total / steps).tolist()}
+        epoch_losses = (total / steps).tolist()
+        guard.check(epoch, epoch_losses)
+        record = {"epoch": epoch, "train/loss": epoch_losses}
         history.append(record)
         if on_epoch_end is not None:
             on_epoch_end(record)

@@ -1,9 +1,11 @@
 """Prediction functions of the image methods, and the checkpoints that rebuild them.
 
 A predictor maps a batch of uint8 images on the device to what the evaluation harness takes:
-``{"probs": (B, K), "logits": (B, K)}`` for one network, plus ``"member_probs": (M, B, K)`` for an
-ensemble or Monte-Carlo dropout (whose ``probs`` is the mean over members / samples). Everything
-is float32, computed from float32 logits.
+``{"probs": (B, K), "logits": (B, K)}`` for one network; for an ensemble or Monte-Carlo dropout
+``{"probs": (B, K), "log_probs": (B, K), "member_probs": (M, B, K)}``, where ``probs`` is the mean
+over members / samples and ``log_probs`` its logarithm computed in log space (log-mean-exp of the
+members' log-softmax), so NLL stays exact where a probability underflows. Everything is float32,
+computed from float32 logits.
 
 A checkpoint stores every network's weights (``member<i>.<name>`` for ensembles) and, in its
 metadata, the method, the network's class and constructor arguments, the normalisation constants
@@ -12,6 +14,7 @@ and the prediction settings, so ``uqbench eval RUN_DIR`` can rebuild the predict
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,10 +57,19 @@ def monte_carlo_dropout(
             logits = torch.stack(
                 [network_logits(model, images, *norm, runtime, flips) for _ in range(samples)]
             )
-        member_probs = logits.softmax(dim=-1)
-        return {"probs": member_probs.mean(dim=0), "member_probs": member_probs}
+        return mixture(logits)
 
     return predict
+
+
+def mixture(member_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The uniform mixture of ``(M, B, K)`` member logits' softmax outputs: ``probs`` (their
+    mean), ``log_probs`` (``logsumexp_m log_softmax(z_m) - log M``, exact where ``probs``
+    underflows) and ``member_probs``."""
+    log_members = member_logits.float().log_softmax(dim=-1)
+    log_probs = torch.logsumexp(log_members, dim=0) - math.log(member_logits.shape[0])
+    member_probs = log_members.exp()
+    return {"probs": member_probs.mean(dim=0), "log_probs": log_probs, "member_probs": member_probs}
 
 
 def ensemble(
@@ -79,8 +91,7 @@ def ensemble(
             logits = torch.stack(
                 [network_logits(m, images, *norm, runtime, flips) for m in members]
             )
-        member_probs = logits.softmax(dim=-1)
-        return {"probs": member_probs.mean(dim=0), "member_probs": member_probs}
+        return mixture(logits)
 
     return predict
 
