@@ -89,12 +89,13 @@ def test_alpha_and_palette_images_are_converted_to_rgb(tmp_path):
     rgba = np.random.default_rng(1).integers(0, 256, (5, 5, 4), dtype=np.uint8)
     members = {}
     for part in ("train", "test"):
-        buffer = io.BytesIO()
-        Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
-        members[f"{part}/a/rgba.png"] = buffer.getvalue()
-        buffer = io.BytesIO()
-        Image.fromarray(rgba[:, :, :3]).convert("P").save(buffer, format="PNG")
-        members[f"{part}/a/palette.png"] = buffer.getvalue()
+        for label in ("a", "b"):  # two classes: one would be refused
+            buffer = io.BytesIO()
+            Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+            members[f"{part}/{label}/rgba.png"] = buffer.getvalue()
+            buffer = io.BytesIO()
+            Image.fromarray(rgba[:, :, :3]).convert("P").save(buffer, format="PNG")
+            members[f"{part}/{label}/palette.png"] = buffer.getvalue()
     d = data.get_images(write_tree(tmp_path / "alpha", members))
     assert d.image_shape == (3, 5, 5)
     palette = Image.open(io.BytesIO(members["train/a/palette.png"])).convert("RGB")
@@ -230,6 +231,25 @@ def test_a_class_without_training_images_is_an_error(tmp_path):
     fake.members["test/zebra/z.png"] = encode(np.zeros((6, 5, 3), np.uint8), "PNG")
     with pytest.raises(DataError, match="zebra have test images but no folder in train/"):
         data.get_images(write_tree(tmp_path / "z", fake.members))
+
+
+@pytest.mark.parametrize("kind", ["dir", "tar.gz"])
+def test_a_single_class_tree_is_refused_naming_the_folder_and_class(tmp_path, kind):
+    # one class would train to accuracy 1.0, NLL 0 and AUROC 0.5: a wrong result, not a run
+    path = write_tree(
+        tmp_path / ("one" if kind == "dir" else "one.tar.gz"),
+        fake_tree(classes=("cat",)).members,
+        kind,
+    )
+    with pytest.raises(DataError, match=r"one.*needs at least two classes, found 1 \(cat\)"):
+        data.get_images(path)
+
+
+def test_a_class_without_test_images_is_an_error(tmp_path):
+    fake = fake_tree()
+    fake.members = {k: v for k, v in fake.members.items() if not k.startswith("test/cat/")}
+    with pytest.raises(DataError, match=r"class\(es\) cat have no test images"):
+        data.get_images(write_tree(tmp_path / "c", fake.members))
 
 
 @pytest.mark.parametrize(

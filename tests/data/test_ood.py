@@ -20,7 +20,13 @@ def _isolated(monkeypatch, tmp_path):
     isolate(monkeypatch, tmp_path)
 
 
-def toy(labels=(0, 1, 2, 0, 1, 2, 0, 1, 2, 0), test=(0, 1, 2, 2, 1), channels=3, size=(4, 4)):
+def toy(
+    labels=(0, 1, 2, 0, 1, 2, 0, 1, 2, 0),
+    test=(0, 1, 2, 2, 1),
+    channels=3,
+    size=(4, 4),
+    names=("ant", "bee", "cat"),
+):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (len(labels), channels, *size), dtype=np.uint8)
     x_test = rng.integers(0, 256, (len(test), channels, *size), dtype=np.uint8)
@@ -29,7 +35,7 @@ def toy(labels=(0, 1, 2, 0, 1, 2, 0, 1, 2, 0), test=(0, 1, 2, 2, 1), channels=3,
         np.array(labels, dtype=np.int64),
         x_test,
         np.array(test, dtype=np.int64),
-        ("ant", "bee", "cat"),
+        tuple(names),
         "h" * 64,
         "toy",
     )
@@ -59,8 +65,9 @@ def test_holding_out_a_class(classes):
 
 
 def test_holding_out_several_classes_by_name_and_index():
-    kept, held = ood.hold_out_classes(toy(), ["cat", 0])
-    assert kept.class_names == ("bee",) and set(kept.y_train.tolist()) == {0}
+    four = toy(labels=(0, 1, 2, 3) * 3, test=(0, 1, 2, 3, 2), names=("ant", "bee", "cat", "dog"))
+    kept, held = ood.hold_out_classes(four, ["cat", 0])
+    assert kept.class_names == ("bee", "dog") and set(kept.y_train.tolist()) == {0, 1}
     assert len(held) == 3 and "ant, cat" in held.description
 
 
@@ -70,7 +77,8 @@ def test_holding_out_several_classes_by_name_and_index():
         (["dog"], r"unknown class 'dog' for toy; .* names: ant, bee, cat"),
         ([3], r"class index 3 is out of range for toy, which has 3 classes"),
         (["-1"], r"class index -1 is out of range"),
-        (["ant", "bee", 2], "holding out all 3 classes"),
+        (["ant", "bee", 2], "holding out 3 of the 3 classes of toy leaves 0"),
+        (["ant", 2], "leaves 1 to train on; a classifier needs at least two"),
         ([], "at least one class"),
         ([1.5], r"unknown class 1\.5"),
     ],
@@ -103,9 +111,7 @@ def test_gaussian_noise_has_the_moments_of_the_training_images():
     rng = np.random.default_rng(5)
     narrow = rng.integers(90, 161, (20, 3, 4, 4), dtype=np.uint8)  # far from 0 and 255
     narrow[:, 1] //= 2
-    raw = RawImages(
-        narrow, np.zeros(20, np.int64), narrow[:2], np.zeros(2, np.int64), ("a",), "h", "x"
-    )
+    raw = RawImages(narrow, np.arange(20) % 2, narrow[:2], np.arange(2), ("a", "b"), "h", "x")
     d = images.from_arrays("narrow", "narrow", raw)
     noise = ood.noise_images(d, "gaussian", num_images=4000, seed=1)
     assert noise.name == "gaussian_noise"
@@ -217,10 +223,10 @@ def test_ood_images_from_a_dataset_object():
         "bigger",
         RawImages(
             np.full((2, 1, 8, 8), 200, np.uint8),
-            np.array([0, 0]),
+            np.array([0, 1]),
             np.full((3, 1, 8, 8), 100, np.uint8),
-            np.array([0, 0, 0]),
-            ("z",),
+            np.array([0, 1, 0]),
+            ("y", "z"),
             "h",
             "x",
         ),

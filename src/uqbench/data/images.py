@@ -157,6 +157,29 @@ def stratified_validation(
     return train, val
 
 
+def check_classes(source: str, raw: RawImages, every_class: bool = True) -> None:
+    """Refuse a set that cannot support classification: fewer than two classes, or (with
+    ``every_class``, for sets whose classes come from folders) a class with no training or no
+    test images; its accuracy, NLL and OOD scores would mean nothing."""
+    names = list(raw.class_names)
+    if len(names) < 2:
+        raise DataError(
+            f"{source}: an image classification set needs at least two classes, found "
+            f"{len(names)} ({', '.join(names) or 'none'}); add the other class folders "
+            "(train/<class>/ and test/<class>/)"
+        )
+    for part, labels in (("training", raw.y_train), ("test", raw.y_test)):
+        if labels is None or not every_class:
+            continue
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(names))
+        empty = [names[i] for i in np.flatnonzero(counts == 0)]
+        if empty:
+            raise DataError(
+                f"{source}: class(es) {', '.join(empty)} have no {part} images (classes found: "
+                f"{', '.join(names)}); every class needs training and test images"
+            )
+
+
 def from_arrays(
     name: str,
     source: str,
@@ -168,6 +191,7 @@ def from_arrays(
     part and compute mean/std on what remains."""
     if raw.x_train is None or raw.y_train is None:
         raise DataError(f"{name}: no training images were read")
+    check_classes(source, raw, every_class=False)
     train, val = stratified_validation(raw.y_train, validation_fraction, seed)
 
     def tensor(array: np.ndarray) -> torch.Tensor:
@@ -257,6 +281,8 @@ def read_raw(
     key, path = resolve(name_or_path)
     if path is not None:
         name, raw = image_folder.read_image_folder(path, cache_dir=cache_dir, use_cache=use_cache)
+        if "train" in parts:  # a training set: its classes come from its folders
+            check_classes(os.fspath(name_or_path), raw)
         return name, os.fspath(name_or_path), raw
     try:
         return key, key, image_formats.read_set(key, data_dir, parts)

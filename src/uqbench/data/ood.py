@@ -101,10 +101,11 @@ def _class_indices(dataset: ImageDataset, classes: int | str | Sequence[int | st
                 f"{dataset.num_classes} classes (0..{dataset.num_classes - 1}: {known})"
             )
         chosen.add(index)
-    if len(chosen) == dataset.num_classes:
+    if len(chosen) > dataset.num_classes - 2:
+        left = dataset.num_classes - len(chosen)
         raise DataError(
-            f"holding out all {dataset.num_classes} classes of {dataset.name} leaves nothing to "
-            "train on; hold out fewer classes"
+            f"holding out {len(chosen)} of the {dataset.num_classes} classes of {dataset.name} "
+            f"leaves {left} to train on; a classifier needs at least two: hold out fewer classes"
         )
     return sorted(chosen)
 
