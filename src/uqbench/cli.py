@@ -22,7 +22,9 @@ commands:
                                       other OOD sets); writes a new run directory
   search --dataset=D --trials=N --output_dir=DIR [--spec=FILE] [--algorithm=adaptive|random|evolution]
          [--resume] [--workers=N] [--executor=local|ray] [--ray_address=ADDR]
-                                      search for a model (uqbench search --help for every flag)
+                                      search for a model; exits 0 only when all N trials
+                                      finished and at least one is done (uqbench search
+                                      --help: every flag with its default, the exit codes)
   search show DIR                     the top trials, their architectures and parents
   search export DIR [--output=FILE]   the best model as one loadable checkpoint
   search blocks                       the building blocks a search space can use
