@@ -28,8 +28,6 @@ from uqbench.training.report import format_table
 from uqbench.training.rundir import build_summary, dumps
 
 EXPORT_FILE = "best_model.safetensors"
-# ``status`` in summary.json: see search_status.
-SEARCH_STATUSES = ("complete", "incomplete", "failed")
 
 
 def open_store(directory: str | Path) -> TrialStore:
@@ -118,7 +116,7 @@ def conclusion(directory: str | Path) -> tuple[str, str]:
         parts.append(f"{unstarted} not started")
     left = len(running) + len(pending) + unstarted
     advice = (
-        "once it ends, run the same command with --resume"
+        f"once {'it ends' if left == 1 else 'they end'}, run the same command with --resume"
         if elsewhere and left == len(elsewhere)
         else f"run the same command with --resume to finish {'it' if left == 1 else 'them'}"
     )
