@@ -22,7 +22,9 @@ commands:
                                       other OOD sets); writes a new run directory
   search --dataset=D --trials=N --output_dir=DIR [--spec=FILE] [--algorithm=adaptive|random|evolution]
          [--resume] [--workers=N] [--executor=local|ray] [--ray_address=ADDR]
-                                      search for a model (uqbench search --help for every flag)
+                                      search for a model; exits 0 only when all N trials
+                                      finished and at least one is done (uqbench search
+                                      --help: every flag with its default, the exit codes)
   search show DIR                     the top trials, their architectures and parents
   search export DIR [--output=FILE]   the best model as one loadable checkpoint
   search blocks                       the building blocks a search space can use
@@ -83,22 +85,130 @@ def _eval(argv: Sequence[str]) -> None:
     )
 
 
+SEARCH_EPILOG = """\
+Failed and infeasible trials count toward --trials: the budget is done when every one of the
+--trials trials has finished (done, failed or infeasible). The last line printed (on stderr)
+says how the search ended:
+  search finished: 30 of 30 trials (28 done, 1 failed, 1 infeasible); best trial 17 val/nll ...
+  search failed: all 8 trials failed; first error (trial 1): ...
+  search incomplete: 29 of 30 trials finished (...); 1 abandoned by a worker that died
+    (trial 30): run the same command with --resume to finish it
+
+exit codes:
+  0    finished: the budget is done and at least one trial is done (some may have failed:
+       a failing trial is data for the search; the last line counts them)
+  1    failed (the budget is done but no trial is done, or every worker crashed) or
+       incomplete (trials left unfinished): the last line says which; --resume finishes
+       an incomplete search
+  2    bad input (flags, spec, data set, output directory): nothing was trained
+  130  interrupted (Ctrl-C): finished trials are kept; --resume continues
+"""
+
+
+def _search_parser() -> argparse.ArgumentParser:
+    """The parser of ``uqbench search``: every flag with a one-line help and its default."""
+    from uqbench.search.algorithms import ALGORITHMS
+    from uqbench.search.executors import EXECUTORS
+
+    parser = argparse.ArgumentParser(
+        prog="uqbench search",
+        description="Search for a model: every trial trains on the training split and is "
+        "scored on the\nvalidation split; the test split is evaluated once per trial, for the "
+        "record.\nAlso: uqbench search show DIR, search export DIR (each takes --help), "
+        "search blocks.",
+        epilog=SEARCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--dataset", required=True, help="required: digits, cifar10, ... (uqbench list) or a path")
+    add("--output_dir", required=True, help="required: the search directory (new or empty)")
+    add(
+        "--trials",
+        type=int,
+        default=30,
+        help="trial budget; failed and infeasible trials count (default: 30)",
+    )
+    add("--spec", default=None, help="search space TOML file (default: the built-in space)")
+    add(
+        "--algorithm",
+        default="adaptive",
+        metavar="{" + ",".join(ALGORITHMS) + "}",
+        help="how trials are suggested (default: adaptive)",
+    )
+    add("--seed", type=int, default=0, help="seed of the suggestions and trials (default: 0)")
+    add(
+        "--validation_fraction",
+        type=float,
+        default=0.2,
+        help="share of the training data that scores trials (default: 0.2)",
+    )
+    add(
+        "--data_dir",
+        default=None,
+        help="where data sets are read (default: $UQBENCH_DATA_DIR, else ~/.cache/uqbench/data)",
+    )
+    add("--resume", action="store_true", help="continue the search in --output_dir (default: off)")
+    add("--workers", type=int, default=1, help="parallel worker processes (default: 1)")
+    add(
+        "--executor",
+        default="local",
+        metavar="{" + ",".join(EXECUTORS) + "}",
+        help="where workers run: local processes or Ray tasks (default: local)",
+    )
+    add(
+        "--ray_address",
+        default=None,
+        help="join a Ray cluster: auto or host:port (default: start a local Ray)",
+    )
+    add(
+        "--cpus_per_trial",
+        type=float,
+        default=1.0,
+        help="CPUs (torch threads) per worker with --workers>1 or Ray (default: 1.0)",
+    )
+    add(
+        "--gpus_per_trial",
+        type=float,
+        default=0.0,
+        help="GPUs each Ray task asks for, --executor=ray only (default: 0.0)",
+    )
+    add("--device", default=None, help="auto, cpu, cuda, cuda:1 (default: auto: a GPU if any)")
+    add(
+        "--quiet",
+        action="store_true",
+        help="no line per trial; the last line is still printed (default: off)",
+    )
+    return parser
+
+
 def _search(argv: Sequence[str]) -> int:
-    """``uqbench search ...``; returns the exit code."""
+    """``uqbench search ...``; returns the exit code (see ``SEARCH_EPILOG``)."""
     from uqbench.search import blocks, driver, executors, outputs
 
     if argv and argv[0] == "show":
-        parser = argparse.ArgumentParser(prog="uqbench search show")
+        parser = argparse.ArgumentParser(
+            prog="uqbench search show",
+            description="The top trials, their architectures and parents.",
+        )
         parser.add_argument("directory", help="the --output_dir of a search")
-        parser.add_argument("--top", type=int, default=10)
+        parser.add_argument("--top", type=int, default=10, help="trials to list (default: 10)")
         args = parser.parse_args(argv[1:])
         print(outputs.show(args.directory, args.top))
         return 0
     if argv and argv[0] == "export":
-        parser = argparse.ArgumentParser(prog="uqbench search export")
+        parser = argparse.ArgumentParser(
+            prog="uqbench search export",
+            description="Write a trial's model as one checkpoint (uqbench.search.load_model).",
+        )
         parser.add_argument("directory", help="the --output_dir of a search")
-        parser.add_argument("--output", default=None, help=f"default: DIR/{outputs.EXPORT_FILE}")
-        parser.add_argument("--trial", type=int, default=None, help="default: the best trial")
+        parser.add_argument(
+            "--output",
+            default=None,
+            help=f"the checkpoint to write (default: DIR/{outputs.EXPORT_FILE})",
+        )
+        parser.add_argument(
+            "--trial", type=int, default=None, help="the trial to export (default: the best)"
+        )
         args = parser.parse_args(argv[1:])
         path = outputs.export(args.directory, args.output, args.trial)
         print(f"wrote {path}; load it with uqbench.search.load_model({str(path)!r})")
@@ -107,37 +217,19 @@ def _search(argv: Sequence[str]) -> int:
         for name, kind, description in blocks.describe():
             print(f"  {name:<22} {kind:<5} {description}")
         return 0
-    parser = argparse.ArgumentParser(
-        prog="uqbench search",
-        description="Search for a model: every trial trains on the training split and is scored "
-        "on the validation split; the test split is evaluated once per trial, for the record.",
-    )
-    parser.add_argument("--dataset", required=True, help="digits, cifar10, ... or a path")
-    parser.add_argument("--output_dir", required=True, help="the search directory")
-    parser.add_argument("--trials", type=int, default=30, help="trial budget (default 30)")
-    parser.add_argument("--spec", default=None, help="search space TOML (default: built in)")
-    parser.add_argument("--algorithm", default="adaptive", help="adaptive, random or evolution")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--validation_fraction", type=float, default=0.2)
-    parser.add_argument("--data_dir", default=None)
-    parser.add_argument("--resume", action="store_true", help="continue a stopped search")
-    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes")
-    parser.add_argument("--executor", default="local", help="local or ray")
-    parser.add_argument("--ray_address", default=None, help="join a Ray cluster (auto, host:port)")
-    parser.add_argument("--cpus_per_trial", type=float, default=1.0)
-    parser.add_argument("--gpus_per_trial", type=float, default=0.0)
-    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    args = _search_parser().parse_args(argv)
     try:
-        summary = driver.run_search(driver.SearchRequest(**vars(args)))
+        driver.run_search(driver.SearchRequest(**vars(args)))
     except executors.WorkersFailed as err:
-        print(f"uqbench: search failed: {err}", file=sys.stderr)
+        print(
+            f"uqbench: search failed: {err}; fix that, then run the same command with --resume",
+            file=sys.stderr,
+        )
         return 1
-    print(outputs.show(args.output_dir, top=5))
-    if summary.get("best_trial") is None:
-        print("no trial completed; see the errors above", file=sys.stderr)
-    return 0
+    print(outputs.show(args.output_dir, top=5), flush=True)
+    status, line = outputs.conclusion(args.output_dir)
+    print(line, file=sys.stderr, flush=True)
+    return 0 if status == "complete" else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

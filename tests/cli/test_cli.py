@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+
+import pytest
 
 from uqbench import baselines, data, metrics
 from uqbench.cli import main
@@ -104,3 +107,43 @@ def test_demo_runs_all_baselines_in_one_process(tmp_path, capsys):
         for d in DEMO_DATASETS
         for m in DEMO_METHODS
     )
+
+
+def _help(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_search_help_gives_every_flag_a_help_line_with_its_true_default(capsys):
+    from uqbench.cli import _search_parser
+    from uqbench.search.driver import SearchRequest
+
+    text = _help(capsys, ["search", "--help"])
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchRequest)}
+    flags = [a for a in _search_parser()._actions if a.dest != "help"]
+    assert sorted(a.dest for a in flags) == sorted(defaults)
+    for action in flags:
+        assert " ".join(action.help.split()) in text, action.dest
+        if action.required:
+            assert action.help.startswith("required: "), action.dest
+            continue
+        assert action.default == defaults[action.dest], action.dest  # the API's default too
+        if action.default is None:  # the help says what None means
+            assert "(default: " in action.help, action.dest
+        else:
+            shown = "off" if action.default is False else str(action.default)
+            assert f"(default: {shown})" in action.help, action.dest
+    assert "--algorithm {adaptive,random,evolution}" in text
+    assert "--executor {local,ray}" in text
+    assert "Failed and infeasible trials count toward --trials" in text
+    assert "0 finished: the budget is done" in text and "1 failed" in text
+
+
+def test_search_show_and_export_help_give_their_defaults(capsys):
+    text = _help(capsys, ["search", "show", "--help"])
+    assert "--top TOP trials to list (default: 10)" in text
+    text = _help(capsys, ["search", "export", "--help"])
+    assert "(default: DIR/best_model.safetensors)" in text
+    assert "--trial TRIAL the trial to export (default: the best)" in text

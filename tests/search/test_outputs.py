@@ -1,8 +1,10 @@
-"""summary.json / history.jsonl, `search show` and `search export` from a hand-filled store."""
+"""summary.json / history.jsonl, `search show`, `search export` and the line a search ends with
+(its status), from hand-filled stores."""
 
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 import torch
@@ -149,3 +151,111 @@ def test_a_maximised_objective_ranks_the_largest_first(tmp_path):
     ranked = outputs.ranked(TrialStore(tmp_path / "search.db").trials(), sign=-1)
     assert [t.id for t in ranked] == [1, 2, 3, 4]
     assert outputs.write_outputs(tmp_path)["best_trial"]["trial"] == 1
+
+
+def test_a_finished_budget_with_a_failed_trial_is_complete_and_counts_the_failure(tmp_path):
+    fill(tmp_path)  # 4 done, 1 failed, budget 5
+    assert outputs.write_outputs(tmp_path)["status"] == "complete"
+    assert outputs.conclusion(tmp_path) == (
+        "complete",
+        "search finished: 5 of 5 trials (4 done, 1 failed, 0 infeasible); best trial 4 "
+        "val/nll 0.1000",
+    )
+
+
+DEAD = f"{socket.gethostname()}:999999999:dead00"  # a worker whose lease nobody holds
+
+
+def fill_statuses(directory, budget, statuses):
+    """Trials 1.. with the given ends: a finished status, ``dead`` (running, its worker gone),
+    ``alive`` (running in this process, which holds its lease) or ``pending``."""
+    store = TrialStore(directory / "search.db")
+    space = load_space(None).to_dict()
+    settings = {"dataset": "digits", "algorithm": "random", "seed": 0, "space": space}
+    store.start_experiment({**settings, "trials": budget}, resume=False)
+
+    def suggest(history, number):
+        return {"architecture": ["conv3x3_16"], "hparams": {}}
+
+    claimed = [store.claim(budget, suggest, DEAD if s == "dead" else None) for s in statuses]
+    for trial, status in zip(claimed, statuses, strict=True):
+        if status == "failed":
+            store.finish(trial.id, status=status, error=f"RuntimeError: boom {trial.id}\n  at x")
+        elif status == "infeasible":
+            store.finish(trial.id, status=status, error=f"{4000 + trial.id} parameters > 3000")
+        elif status == "done":
+            store.finish(trial.id, status=status, objective=0.5)
+        elif status == "pending":
+            store.release(trial.id)
+
+
+@pytest.mark.parametrize(
+    ("budget", "statuses", "status", "line"),
+    [
+        (
+            6,
+            ["done", "dead", "alive", "pending"],
+            "incomplete",
+            "search incomplete: 1 of 6 trials finished (1 done, 0 failed, 0 infeasible); "
+            "1 abandoned by a worker that died (trial 2), 1 still running in another worker "
+            "(trial 3), 1 handed back unfinished (trial 4), 2 not started: run the same command "
+            "with --resume to finish them",
+        ),
+        (
+            2,
+            ["failed", "alive"],
+            "incomplete",
+            "search incomplete: 1 of 2 trials finished (0 done, 1 failed, 0 infeasible); "
+            "1 still running in another worker (trial 2): once it ends, run the same command "
+            "with --resume",
+        ),
+        (
+            3,
+            ["dead", "dead", "failed"],
+            "incomplete",
+            "search incomplete: 1 of 3 trials finished (0 done, 1 failed, 0 infeasible); "
+            "2 abandoned by a worker that died (trials 1, 2): run the same command with --resume "
+            "to finish them",
+        ),
+        (
+            2,
+            ["failed", "failed"],
+            "failed",
+            "search failed: all 2 trials failed; first error (trial 1): RuntimeError: boom 1 at x",
+        ),
+        (
+            3,
+            ["infeasible", "failed", "failed"],
+            "failed",
+            "search failed: none of the 3 trials completed (0 done, 2 failed, 1 infeasible); "
+            "first error (trial 2): RuntimeError: boom 2 at x",
+        ),
+        (
+            2,
+            ["infeasible", "infeasible"],
+            "failed",
+            "search failed: all 2 trials were infeasible; first reason (trial 1): 4001 parameters "
+            "> 3000",
+        ),
+    ],
+)
+def test_the_last_line_and_the_summary_say_how_the_search_ended(
+    tmp_path, budget, statuses, status, line
+):
+    fill_statuses(tmp_path, budget, statuses)
+    assert outputs.conclusion(tmp_path) == (status, line)
+    summary = outputs.write_outputs(tmp_path)
+    assert summary["status"] == status
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == status
+
+
+def test_the_status_needs_the_whole_budget_finished_and_one_trial_done():
+    counts = {"pending": 0, "running": 0, "done": 0, "failed": 0, "infeasible": 0}
+    assert outputs.search_status({**counts, "done": 3}, 3) == "complete"
+    assert outputs.search_status({**counts, "done": 1, "failed": 2}, 3) == "complete"
+    assert outputs.search_status({**counts, "done": 2}, 3) == "incomplete"
+    assert outputs.search_status({**counts, "done": 2, "running": 1}, 3) == "incomplete"
+    assert outputs.search_status({**counts, "done": 3, "pending": 1}, 3) == "incomplete"
+    assert outputs.search_status({**counts, "failed": 2, "infeasible": 1}, 3) == "failed"
+    assert outputs.search_status({**counts, "done": 4}, 3) == "complete"  # budget lowered
+    assert outputs.search_status(counts, 0) == "incomplete"  # nothing has run

@@ -1,5 +1,6 @@
 """Searches on digits with a tiny budget: outputs, failures, constraints, SIGKILL + resume,
-local worker processes, Ray, show / export / load_model, and bad requests."""
+local worker processes, Ray, show / export / load_model, bad requests, and the exit code and
+last line of `uqbench search` (finished, failed, incomplete)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ import torch
 
 from uqbench import data, metrics
 from uqbench.cli import main
-from uqbench.search import outputs
+from uqbench.search import executors, outputs
 from uqbench.search.driver import SearchRequest, run_search
 from uqbench.search.store import TrialStore
 from uqbench.training.classifier import Runtime, predict_logits
@@ -307,3 +309,73 @@ def test_the_spaces_head_is_the_trials_head(tmp_path):
     run_search(small_request(tmp_path, spec=str(spec), trials=1))
     model, metadata = outputs.load_model(tmp_path / "search" / "trials" / "0001")
     assert metadata["kwargs"]["head"] == "mlp" and len(model.head) == 3
+
+
+def _cli_search(tmp_path: Path, spec: Path, trials: int, *extra: str) -> list[str]:
+    out = tmp_path / "search"
+    flags = [f"--trials={trials}", f"--spec={spec}", f"--output_dir={out}", "--quiet"]
+    return ["search", "--dataset=digits", *flags, *extra]
+
+
+def _last_line(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def _status(tmp_path: Path) -> str:
+    return json.loads((tmp_path / "search" / "summary.json").read_text())["status"]
+
+
+def test_a_search_whose_every_trial_fails_exits_1_with_the_first_error(tmp_path, capsys):
+    spec = write_spec(tmp_path, epochs=1, blocks=["tests.search.user_blocks:exploding"])
+    assert main(_cli_search(tmp_path, spec, 2)) == 1
+    assert _last_line(capsys).startswith(
+        "search failed: all 2 trials failed; first error (trial 1): NonFiniteLossError: "
+    )
+    assert _status(tmp_path) == "failed"
+
+
+def test_a_trial_abandoned_by_a_dead_worker_exits_1_until_resume_finishes_it(
+    tmp_path, capsys, monkeypatch
+):
+    """A worker that died holding trial 1 while this process ran trial 2 (as a SIGKILLed
+    worker of --workers=2 leaves it): the budget is used up but the search is not finished."""
+    real = executors.run_in_process
+    dead = f"{socket.gethostname()}:999999999:dead00"  # no lease held: its process is gone
+
+    def a_worker_dies_holding_trial_1(context, store, poll):
+        suggestion = {"architecture": ["conv3x3_16"], "hparams": {}, "how": "random"}
+        assert store.claim(2, lambda *_: suggestion, worker=dead).id == 1
+        real(context, store, poll)
+
+    monkeypatch.setattr(executors, "run_in_process", a_worker_dies_holding_trial_1)
+    spec = write_spec(tmp_path, epochs=1, blocks=["conv3x3_16", "max_pool", "fc_64"])
+    command = _cli_search(tmp_path, spec, 2)
+    assert main(command) == 1
+    assert _last_line(capsys) == (
+        "search incomplete: 1 of 2 trials finished (1 done, 0 failed, 0 infeasible); 1 abandoned "
+        "by a worker that died (trial 1): run the same command with --resume to finish it"
+    )
+    assert _status(tmp_path) == "incomplete"
+
+    monkeypatch.setattr(executors, "run_in_process", real)
+    assert main([*command, "--resume"]) == 0
+    assert re.fullmatch(
+        r"search finished: 2 of 2 trials \(2 done, 0 failed, 0 infeasible\); best trial [12] "
+        r"val/nll \d\.\d{4}",
+        _last_line(capsys),
+    )
+    assert _status(tmp_path) == "complete"
+    trials = TrialStore(tmp_path / "search" / "search.db").trials()
+    assert trials[0].architecture == ("conv3x3_16",) and trials[0].attempts == 2
+
+
+def test_when_every_worker_crashes_the_summary_says_incomplete(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(
+        executors, "worker_command", lambda *_: [sys.executable, "-c", "raise SystemExit(3)"]
+    )
+    spec = write_spec(tmp_path, epochs=1, blocks=["conv3x3_16"])
+    assert main(_cli_search(tmp_path, spec, 2, "--workers=2")) == 1
+    last = _last_line(capsys)
+    assert last.startswith("uqbench: search failed: every search worker failed (exit codes 3, 3)")
+    assert last.endswith("run the same command with --resume")
+    assert _status(tmp_path) == "incomplete"

@@ -136,7 +136,8 @@ class Monitor:
 
 
 def run_search(request: SearchRequest) -> dict[str, Any]:
-    """Run (or resume) a search; returns its summary (also in ``summary.json``)."""
+    """Run (or resume) a search; returns its summary (also in ``summary.json``), whose
+    ``status`` says whether the budget is done (:func:`~uqbench.search.outputs.search_status`)."""
     request.check()
     space = load_space(request.spec)
     directory = Path(request.output_dir).expanduser().resolve()
@@ -224,8 +225,8 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
         else:
             context = make_context(directory, recorded, data=dataset, device=request.device)
             executors.run_in_process(context, store, monitor)
-    except KeyboardInterrupt:
-        write_outputs(directory, time.perf_counter() - start)
+    except (KeyboardInterrupt, executors.WorkersFailed):
+        write_outputs(directory, time.perf_counter() - start)  # its status: how far it got
         raise
     monitor()
     summary = write_outputs(directory, time.perf_counter() - start)

@@ -2,9 +2,10 @@
 run-directory format, the ``search show`` table, and the exported best model.
 
 Everything here is read from the trial store, so it can be regenerated at any time (and is,
-after every finished trial): ``summary.json`` has ``kind: search``, the counts, the best trial
-and its metrics (``val/...`` for the objective, ``test/...`` recorded once per trial);
-``history.jsonl`` holds one line per finished trial in the order they finished.
+after every finished trial): ``summary.json`` has ``kind: search``, the search's ``status``
+(:func:`search_status`), the counts, the best trial and its metrics (``val/...`` for the
+objective, ``test/...`` recorded once per trial); ``history.jsonl`` holds one line per finished
+trial in the order they finished. :func:`conclusion` is the line ``uqbench search`` ends with.
 """
 
 from __future__ import annotations
@@ -44,6 +45,86 @@ def ranked(trials: Sequence[TrialRow], sign: float) -> list[TrialRow]:
     """Completed trials, best first (``sign`` +1 minimises the objective, -1 maximises)."""
     done = [t for t in trials if t.status == "done" and t.objective is not None]
     return sorted(done, key=lambda t: (sign * t.objective, t.id))
+
+
+def search_status(counts: Mapping[str, int], budget: int) -> str:
+    """``complete`` when every trial of the budget finished (done, failed or infeasible) and at
+    least one is done; ``failed`` when every one finished and none is done; else ``incomplete``
+    (trials still running, handed back, abandoned by a dead worker, or not started yet)."""
+    finished = sum(counts.get(s, 0) for s in FINISHED)
+    if finished < max(budget, 1) or counts.get("running", 0) or counts.get("pending", 0):
+        return "incomplete"
+    return "complete" if counts.get("done", 0) else "failed"
+
+
+def _trial_ids(trials: Sequence[TrialRow]) -> str:
+    ids = [str(t.id) for t in trials]
+    listed = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+    return f"trial{'s' if len(ids) > 1 else ''} {listed}"
+
+
+def _one_line(text: str | None, limit: int = 300) -> str:
+    flat = " ".join((text or "no error recorded").split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def conclusion(directory: str | Path) -> tuple[str, str]:
+    """The search's status (:func:`search_status`) and the one line that says it, counts
+    included: what ``uqbench search`` prints last (its exit code is 0 only for ``complete``)."""
+    store = open_store(directory)
+    settings = store.experiment()
+    space = space_from_dict(settings["space"])
+    trials = store.trials()
+    counts = store.counts()
+    budget = int(settings.get("trials") or 0)
+    status = search_status(counts, budget)
+    finished = [t for t in trials if t.status in FINISHED]
+    total = max(budget, len(trials))
+    tally = f"({counts['done']} done, {counts['failed']} failed, {counts['infeasible']} infeasible)"
+    if status == "complete":
+        best = ranked(trials, space.sign)[0]
+        return status, (
+            f"search finished: {len(finished)} of {total} trials {tally}; best trial {best.id} "
+            f"{space.objective_key} {best.objective:.4f}"
+        )
+    if status == "failed":
+        failed = [t for t in finished if t.status == "failed"]
+        first = (failed or finished)[0]
+        if counts["failed"] == len(finished):
+            what = f"all {len(finished)} trials failed"
+        elif counts["infeasible"] == len(finished):
+            what = f"all {len(finished)} trials were infeasible"
+        else:
+            what = f"none of the {len(finished)} trials completed {tally}"
+        reason = "first error" if failed else "first reason"
+        return status, (
+            f"search failed: {what}; {reason} (trial {first.id}): {_one_line(first.error)}"
+        )
+    running = [t for t in trials if t.status == "running"]
+    abandoned = [t for t in running if not store.worker_alive(t.worker)]
+    elsewhere = [t for t in running if t not in abandoned]
+    pending = [t for t in trials if t.status == "pending"]
+    unstarted = total - len(trials)
+    parts = []
+    if abandoned:
+        parts.append(f"{len(abandoned)} abandoned by a worker that died ({_trial_ids(abandoned)})")
+    if elsewhere:
+        parts.append(f"{len(elsewhere)} still running in another worker ({_trial_ids(elsewhere)})")
+    if pending:
+        parts.append(f"{len(pending)} handed back unfinished ({_trial_ids(pending)})")
+    if unstarted or not parts:
+        parts.append(f"{unstarted} not started")
+    left = len(running) + len(pending) + unstarted
+    advice = (
+        f"once {'it ends' if left == 1 else 'they end'}, run the same command with --resume"
+        if elsewhere and left == len(elsewhere)
+        else f"run the same command with --resume to finish {'it' if left == 1 else 'them'}"
+    )
+    return status, (
+        f"search incomplete: {len(finished)} of {total} trials finished {tally}; "
+        + ", ".join(parts)
+        + f": {advice}"
+    )
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -102,6 +183,7 @@ def write_outputs(directory: str | Path, elapsed: float | None = None) -> dict[s
         params=best[0].params if best else None,
         peak_memory_mb=None,
         extra={
+            "status": search_status(counts, int(settings.get("trials") or 0)),
             "objective": {"metric": space.objective_key, "direction": space.direction},
             "trials": {"budget": settings.get("trials"), **counts},
             "best_trial": trial_record(best[0]) if best else None,

@@ -324,6 +324,11 @@ class TrialStore:
                 )
         return released
 
+    def worker_alive(self, worker: str | None) -> bool:
+        """Whether ``worker`` still holds its lease; a worker on another host cannot be checked
+        and counts as alive."""
+        return _alive(worker, self.lock_dir)
+
     def release(self, trial_id: int, worker: str | None = None) -> bool:
         """Give a trial this worker holds back as ``pending`` (e.g. on Ctrl-C)."""
         worker = worker or worker_id()
