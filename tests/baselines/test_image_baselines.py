@@ -18,7 +18,7 @@ FAST = [
     "--epochs=2",
     "--device=cpu",
     "--holdout_classes=8,9",
-    "--ood=noise",
+    "--ood=uniform_noise",
     "--quiet",
 ]
 
@@ -83,7 +83,7 @@ def test_baseline_writes_the_contract_and_its_metrics_recompute(name, extra, tmp
 def test_eval_rebuilds_the_predictor_from_the_checkpoint(tmp_path):
     out = tmp_path / "run"
     first = _run("image/dropout", out, "--mc_samples=4", "--temperature_scaling")
-    again = reevaluate(out, ood=["noise"], output_dir=tmp_path / "again", quiet=True)
+    again = reevaluate(out, ood=["uniform_noise"], output_dir=tmp_path / "again", quiet=True)
     # Same networks, same temperature, same held-out classes: same accuracy (MC noise aside,
     # accuracy of 4-sample averages on 289 images moves by at most a few examples).
     assert again["metrics"]["test/accuracy"] == pytest.approx(

@@ -186,7 +186,7 @@ def test_pairs_use_what_is_present_and_say_what_was_skipped(tmp_path):
     sets, skipped = ood.resolve_ood(["pairs"], mnist_like, tmp_path)
     assert [s.name for s in sets] == ["fashion_mnist"] and skipped == []
     cifar = data.get_images("cifar10", data_dir=tmp_path)
-    sets, skipped = ood.resolve_ood(["noise", "pairs", "gaussian_noise"], cifar, tmp_path)
+    sets, skipped = ood.resolve_ood(["uniform_noise", "pairs", "gaussian_noise"], cifar, tmp_path)
     assert [s.name for s in sets] == ["uniform_noise", "gaussian_noise"]
     assert len(skipped) == 2
     assert skipped[0].startswith("svhn: files not found in ") and "--download" in skipped[0]
@@ -201,7 +201,7 @@ def test_pairs_use_what_is_present_and_say_what_was_skipped(tmp_path):
 def test_explicitly_named_missing_sets_are_errors(tmp_path):
     with pytest.raises(DataError, match=r"svhn: .*train_32x32\.mat"):
         ood.resolve_ood(["svhn"], toy(), tmp_path)
-    with pytest.raises(DataError, match="unknown image set 'svhm'"):
+    with pytest.raises(DataError, match="unknown OOD set 'svhm'"):
         ood.resolve_ood(["svhm"], toy(), tmp_path)
     with pytest.raises(DataError, match="non-empty string"):
         ood.resolve_ood([" "], toy(), tmp_path)
@@ -209,7 +209,7 @@ def test_explicitly_named_missing_sets_are_errors(tmp_path):
 
 def test_a_set_named_twice_is_evaluated_once_and_follows_the_device(tmp_path):
     path = write_tree(tmp_path / "pics.tar", fake_tree(size=(4, 4)).members, "tar")
-    sets, skipped = ood.resolve_ood(["noise", str(path), "uniform_noise", str(path)], toy())
+    sets, skipped = ood.resolve_ood(["uniform_noise", str(path), "uniform_noise", str(path)], toy())
     assert [s.name for s in sets] == ["uniform_noise", "pics"] and skipped == []
     assert sets[1].description.endswith("used as they are")
     assert all(s.images.device == torch.device("cpu") for s in sets)
@@ -252,3 +252,24 @@ def test_pil_grey_formula_reference():
         torch.tensor([[[[10]], [[200]], [[30]]]], dtype=torch.uint8), 1, (1, 1)
     )
     assert converted.item() == pixel.convert("L").getpixel((0, 0))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "noise",
+            r"unknown OOD set 'noise'\. Did you mean uniform_noise or gaussian_noise\? Valid: ",
+        ),
+        ("svhm", r"Did you mean svhn\?.*pairs, an image set name"),
+        ("zzz", r"unknown OOD set 'zzz'\. Valid: uniform_noise, gaussian_noise, pairs"),
+    ],
+)
+def test_an_unknown_ood_name_lists_the_valid_ones(spec, message):
+    with pytest.raises(DataError, match=message):
+        ood.resolve_ood([spec], toy())
+
+
+def test_the_noise_spec_is_the_name_of_the_set_and_its_metric_keys():
+    sets, _ = ood.resolve_ood(["uniform_noise", "gaussian_noise"], toy())
+    assert [s.name for s in sets] == ["uniform_noise", "gaussian_noise"]

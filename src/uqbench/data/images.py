@@ -221,7 +221,8 @@ def names() -> list[str]:
     return sorted(IMAGE_SETS)
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """Whether ``text`` names a file system path (has a separator, or exists)."""
     separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
     return any(s in text for s in separators) or Path(text).expanduser().exists()
 
@@ -235,7 +236,7 @@ def resolve(name_or_path: str | os.PathLike) -> tuple[str, Path | None]:
     key = ALIASES.get(text.lower(), text.lower())
     if key in IMAGE_SETS:
         return key, None
-    if text and _looks_like_path(text):
+    if text and looks_like_path(text):
         path = Path(text).expanduser()
         if image_folder.is_image_folder(path):
             return text, path

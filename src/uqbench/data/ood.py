@@ -20,6 +20,7 @@ was done to them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Sequence
@@ -39,7 +40,11 @@ OOD_PAIRS: dict[str, tuple[str, ...]] = {
     "mnist": ("fashion_mnist",),
     "fashion_mnist": ("mnist",),
 }
-NOISE_SPECS = {"noise": "uniform", "uniform_noise": "uniform", "gaussian_noise": "gaussian"}
+NOISE_SPECS = {"uniform_noise": "uniform", "gaussian_noise": "gaussian"}
+SPECS_HELP = (
+    "uniform_noise, gaussian_noise, pairs, an image set name (cifar10, cifar100, digits, "
+    "fashion_mnist, mnist, svhn) or a path to an image-folder tree"
+)
 _RESIZE_CHUNK = 2048  # images resized at a time, to bound the float32 copy
 
 
@@ -289,11 +294,11 @@ def resolve_ood(
     """The OOD sets named by ``specs`` (the ``--ood`` flag) for ``dataset``, and one line for
     each requested set that was skipped, saying why.
 
-    A spec is ``noise`` (or ``uniform_noise``), ``gaussian_noise`` (:func:`noise_images`, seeded
-    by ``seed``), ``pairs`` (the sets :data:`OOD_PAIRS` pairs with ``dataset.name`` whose files
+    A spec is ``uniform_noise`` or ``gaussian_noise`` (:func:`noise_images`, seeded by ``seed``;
+    the spec is the set's name, so ``--ood=uniform_noise`` writes ``ood/uniform_noise/...``), ``pairs`` (the sets :data:`OOD_PAIRS` pairs with ``dataset.name`` whose files
     are present; absent ones are skipped, not an error), a registered image set name or a path
-    to an image-folder tree (:func:`ood_from_images`; missing files are an error). A set named
-    twice is evaluated once."""
+    to an image-folder tree (:func:`ood_from_images`; missing files are an error); anything else
+    is a ``DataError`` listing the valid specs. A set named twice is evaluated once."""
     if isinstance(specs, str):
         specs = [specs]
     sets: list[OODSet] = []
@@ -305,10 +310,7 @@ def resolve_ood(
 
     for spec in specs:
         if not isinstance(spec, str) or not spec.strip():
-            raise DataError(
-                f"an OOD spec must be a non-empty string (noise, gaussian_noise, pairs, an "
-                f"image set name or a path), got {spec!r}"
-            )
+            raise DataError(f"an OOD spec must be a non-empty string ({SPECS_HELP}), got {spec!r}")
         key = spec.strip()
         if key.lower() in NOISE_SPECS:
             add(noise_images(dataset, NOISE_SPECS[key.lower()], seed=seed))
@@ -325,5 +327,22 @@ def resolve_ood(
                 except MissingImages:
                     skipped.append(_missing_pair(partner, data_dir))
         else:
+            _check_known(key)
             add(ood_from_images(key, dataset, data_dir=data_dir, download=download))
     return sets, skipped
+
+
+def _check_known(spec: str) -> None:
+    """A ``DataError`` listing the valid OOD specs when ``spec`` is neither a registered image
+    set nor something that looks like a path."""
+    try:
+        image_sets.resolve(spec)
+    except DataError as err:
+        if image_sets.looks_like_path(spec):
+            raise
+        words = [*NOISE_SPECS, "pairs", *IMAGE_SETS]
+        close = [w for w in words if spec.lower() in w][:2] or difflib.get_close_matches(
+            spec.lower(), words, n=2, cutoff=0.5
+        )
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise DataError(f"unknown OOD set {spec!r}.{hint} Valid: {SPECS_HELP}") from err

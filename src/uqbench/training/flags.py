@@ -108,8 +108,8 @@ TEST_FLIPS = flags.DEFINE_bool(
 )
 OOD = flags.DEFINE_list(
     "ood",
-    ["noise"],
-    "OOD sets to evaluate: noise, gaussian_noise, pairs (the named pairs whose files exist, "
+    ["uniform_noise"],
+    "OOD sets to evaluate: uniform_noise, gaussian_noise, pairs (the named pairs whose files exist, "
     "e.g. cifar10 -> svhn, cifar100), a data set name or a path to an image set.",
 )
 HOLDOUT_CLASSES = flags.DEFINE_list(
