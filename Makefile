@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 TORCH_INDEX_URL ?=
+# extra pytest arguments, e.g. make test PYTEST_ARGS='-m "not slow"'
+PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
@@ -32,7 +34,7 @@ demo: $(STAMP)
 test: $(STAMP) $(RAY_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks

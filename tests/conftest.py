@@ -10,9 +10,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Read when the tests start, before any test's fixture clears $UQBENCH_DATA_DIR.
+_CANDIDATES = (os.environ.get("UQBENCH_DATA_DIR"), REPO.parent / "shared" / "data")
+
+
 def shared_data_dir() -> Path | None:
-    """``$UQBENCH_DATA_DIR`` or ``../shared/data`` beside the repository, if it holds UCI data."""
-    for candidate in (os.environ.get("UQBENCH_DATA_DIR"), REPO.parent / "shared" / "data"):
+    """``$UQBENCH_DATA_DIR`` (as set when the tests started) or ``../shared/data`` beside the
+    repository, if it holds UCI data."""
+    for candidate in _CANDIDATES:
         if candidate and (Path(candidate) / "uci").is_dir():
             return Path(candidate)
     return None

@@ -42,9 +42,14 @@ def isolate(monkeypatch, tmp_path: Path) -> Path:
     return tmp_path / "decoded"
 
 
+# Read when the tests are collected, before any fixture clears $UQBENCH_DATA_DIR.
+_SHARED_BASES = (os.environ.get("UQBENCH_DATA_DIR"), REPO.parent / "shared" / "data")
+
+
 def shared_cifar10_archive() -> Path | None:
-    """The shared JPEG copy of CIFAR-10 (``$UQBENCH_DATA_DIR`` or ``../shared/data``), if any."""
-    for base in (os.environ.get("UQBENCH_DATA_DIR"), REPO.parent / "shared" / "data"):
+    """The shared JPEG copy of CIFAR-10 (``$UQBENCH_DATA_DIR`` as it was when the tests started,
+    or ``../shared/data``), if any."""
+    for base in _SHARED_BASES:
         if base and (Path(base) / "cifar10" / "cifar10-jpeg75.tar.gz").is_file():
             return Path(base) / "cifar10" / "cifar10-jpeg75.tar.gz"
     return None
