@@ -273,12 +273,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return code
         elif command == "demo":
             from uqbench.demo import run_demo
+            from uqbench.search.outputs import SearchNotComplete
 
             parser = argparse.ArgumentParser(prog="uqbench demo")
             parser.add_argument(
                 "--output_dir", default=None, help="where to keep the run directories"
             )
-            run_demo(parser.parse_args(rest).output_dir)
+            try:
+                run_demo(parser.parse_args(rest).output_dir)
+            except SearchNotComplete as err:
+                print(f"uqbench: {err}", file=sys.stderr)
+                return 1
         else:
             print(f"uqbench: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
             return 2
@@ -296,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\ninterrupted; nothing was written for the unfinished run", file=sys.stderr)
         return 130
     except FloatingPointError as err:
-        print(f"uqbench: training failed: {err}", file=sys.stderr)
+        print(f"uqbench: training failed: {err}; nothing was written", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as err:
         print(f"uqbench: error: {err}", file=sys.stderr)

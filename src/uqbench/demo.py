@@ -75,11 +75,15 @@ def run_demo(
 def demo_search(directory: Path, trials: int) -> dict:
     """A short adaptive search on digits (validation NLL), and its top trials."""
     from uqbench.search.driver import SearchRequest, run_search
-    from uqbench.search.outputs import show
+    from uqbench.search.outputs import SearchNotComplete, conclusion, show
 
     print(f"\nmodel search: {trials} trials on digits (uqbench search --dataset=digits ...)")
     if directory.exists():  # the demo's own directory from an earlier run
         shutil.rmtree(directory)
     summary = run_search(SearchRequest(dataset="digits", output_dir=str(directory), trials=trials))
+    status, line = conclusion(directory)
+    if status != "complete":
+        raise SearchNotComplete(f"the demo's {line}")
     print(show(directory, top=3))
+    print(line)
     return summary

@@ -109,6 +109,27 @@ def test_demo_runs_all_baselines_in_one_process(tmp_path, capsys):
     )
 
 
+def test_a_demo_whose_search_fails_exits_1(tmp_path, monkeypatch, capsys):
+    import uqbench.search.runner
+    from uqbench.training.divergence import DivergedError
+
+    def diverge(*args, **kwargs):
+        raise DivergedError("the training loss of the network rose to 1e+27 in epoch 1")
+
+    monkeypatch.setattr(uqbench.search.runner, "fit", diverge)
+    monkeypatch.setattr("uqbench.demo.DEMO_DATASETS", ())
+    assert main(["demo", f"--output_dir={tmp_path}"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "uqbench: the demo's search failed: all 8 trials failed; first error (trial 1): "
+            "DivergedError: the training loss"
+        )
+    )
+
+
 def _help(capsys, argv: list[str]) -> str:
     with pytest.raises(SystemExit) as exited:
         main(argv)

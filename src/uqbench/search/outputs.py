@@ -47,6 +47,11 @@ def ranked(trials: Sequence[TrialRow], sign: float) -> list[TrialRow]:
     return sorted(done, key=lambda t: (sign * t.objective, t.id))
 
 
+class SearchNotComplete(RuntimeError):
+    """A search ended without finishing its budget with at least one completed trial; the
+    message is its :func:`conclusion` line."""
+
+
 def search_status(counts: Mapping[str, int], budget: int) -> str:
     """``complete`` when every trial of the budget finished (done, failed or infeasible) and at
     least one is done; ``failed`` when every one finished and none is done; else ``incomplete``
