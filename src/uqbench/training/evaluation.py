@@ -143,16 +143,16 @@ def collect(
     :data:`EVALUATION_DELAY` seconds, so only long predictions report; ``quiet`` silences it."""
     if images.shape[0] == 0:
         raise ValueError("no images to evaluate (an empty set)")
+    status = label
     if progress is None:
-        progress = evaluation_progress(images.shape[0], label, quiet)
-        label = ""
+        progress, status = evaluation_progress(images.shape[0], label, quiet), ""
     parts: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
             for key, value in _as_output(predict_fn(batch), batch.shape[0]).items():
                 parts.setdefault(key, []).append(value)
-            progress.advance(batch.shape[0], label)
+            progress.advance(batch.shape[0], status)
     joined = {
         key: torch.cat(values, dim=1 if key == "member_probs" else 0).numpy()
         for key, values in parts.items()
