@@ -6,6 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from uqbench import models
+from uqbench.data import get_images
 from uqbench.training.classifier import (
     Recipe,
     Runtime,
@@ -118,3 +120,32 @@ def test_runtime_defaults_and_bad_precision():
     assert cuda.precision == "bf16" and cuda.channels_last
     with pytest.raises(ValueError, match="--precision"):
         Runtime(torch.device("cpu"), precision="fp16")
+
+
+def test_fit_reports_every_step_with_the_epoch_and_an_eta(capsys):
+    digits = get_images("digits")
+    torch.manual_seed(0)
+    model = models.get("mlp", num_classes=10, in_channels=1, image_size=8)
+    recipe = Recipe(epochs=2, batch_size=512, learning_rate=0.05, crop_padding=0, flip=False)
+    fit(
+        model,
+        digits.x_train,
+        digits.y_train,
+        digits.mean,
+        digits.std,
+        recipe,
+        CPU,
+        description="digits mlp",
+        log_interval=0.0,
+    )
+    captured = capsys.readouterr()
+    assert captured.out == ""  # progress goes to stderr
+    lines = captured.err.splitlines()
+    assert digits.x_train.shape[0] // 512 == 2  # full batches only: 2 steps per epoch
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all(line.startswith("digits mlp: ") and " steps " in line for line in lines)
+    assert all("ETA " in line and "ETA ?" not in line for line in lines)
+    assert lines[0].endswith("epoch 1/2, step 1/2")  # no loss before an epoch ends
+    assert "epoch 1/2, step 2/2, loss " in lines[1] and lines[1].endswith("(epoch 1 mean)")
+    assert lines[2].endswith("(epoch 1 mean)") and "epoch 2/2, step 1/2" in lines[2]
+    assert lines[3].endswith("(epoch 2 mean)") and "(100%)" in lines[3]

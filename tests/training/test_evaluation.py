@@ -4,6 +4,7 @@ values, the run directory, and clear errors for malformed outputs."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
 from uqbench.training.divergence import DivergedError
-from uqbench.training.evaluation import evaluate
+from uqbench.training.evaluation import collect, evaluate
 from uqbench.training.image_task import tempered
 from uqbench.training.predictors import mixture
 
@@ -234,3 +235,80 @@ def test_temperature_scaling_works_in_log_space():
     reference = mixture(member_logits)["log_probs"] / 2.0
     torch.testing.assert_close(scaled["log_probs"], reference.log_softmax(-1))
     assert torch.isfinite(scaled["log_probs"]).all() and scaled["log_probs"][0, 0] < -70
+
+
+class FakeClock:
+    """Stands in for ``time.perf_counter``: time passes only when a slow predictor says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _slow(clock: FakeClock, seconds: float):
+    def slow_predict(images):
+        clock.now += seconds
+        return predict(images)
+
+    return slow_predict
+
+
+def test_a_fast_evaluation_prints_no_progress(capsys):
+    data = FakeImages(_images(60, 0), torch.from_numpy(LABELS))
+    evaluate(predict, data, ood=[FakeOOD("o", _images(40, 100))], batch_size=16)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "accuracy" in captured.out
+
+
+def test_a_slow_evaluation_reports_progress_with_an_eta_on_stderr(monkeypatch, capsys):
+    clock = FakeClock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    data = FakeImages(_images(60, 0), torch.from_numpy(LABELS))
+    ood = [FakeOOD("o", _images(40, 100))]
+    evaluate(_slow(clock, 3.0), data, ood=ood, batch_size=10, method="slow")
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    # 6 test batches, 4 OOD batches, 2 + 5 latency calls on 10 images: 170 images, 3 s a call.
+    # Silent for 10 s, then a line at most every 10 s (at 12, 24, 36 and 48 s) and the last.
+    assert (
+        lines[0]
+        == "evaluating slow on fake: 40/170 images (24%) 12.0s elapsed, ETA 39.0s  test set"
+    )
+    assert [line.split(" ")[4] for line in lines] == [
+        "40/170",
+        "80/170",
+        "120/170",
+        "160/170",
+        "170/170",
+    ]
+    assert [line.split("  ")[-1] for line in lines] == ["test set", "OOD set o", *["latency"] * 3]
+    assert lines[-1].startswith(
+        "evaluating slow on fake: 170/170 images (100%) 51.0s elapsed, ETA 0.0s"
+    )
+    assert "evaluating" not in captured.out and "accuracy" in captured.out
+
+
+def test_a_quiet_evaluation_stays_silent_however_long(monkeypatch, capsys):
+    clock = FakeClock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    data = FakeImages(_images(60, 0), torch.from_numpy(LABELS))
+    evaluate(_slow(clock, 30.0), data, batch_size=10, quiet=True)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_collect_reports_only_when_slow_and_not_quiet(monkeypatch, capsys):
+    images = _images(60, 0)
+    collect(predict, images, torch.device("cpu"), 10, label="val")
+    assert capsys.readouterr().err == ""
+    clock = FakeClock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    collect(_slow(clock, 3.0), images, torch.device("cpu"), 10, label="val", quiet=True)
+    assert capsys.readouterr().err == ""
+    collect(_slow(clock, 3.0), images, torch.device("cpu"), 10, label="val")
+    assert capsys.readouterr().err.splitlines() == [
+        "val: 40/60 images (67%) 12.0s elapsed, ETA 6.0s",
+        "val: 60/60 images (100%) 18.0s elapsed, ETA 0.0s",
+    ]

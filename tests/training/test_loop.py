@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 
@@ -12,6 +14,7 @@ from uqbench.training.loop import (
     take,
     train_models,
 )
+from uqbench.training.progress import Progress
 from uqbench.training.regression import mean_variance_loss
 
 
@@ -175,3 +178,26 @@ def test_replicas_share_their_group_data_and_order():
             replicas=0,
             **settings,
         )
+
+
+def test_progress_gets_one_line_per_epoch_with_the_mean_loss_over_models():
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 20, 3), torch.randn(2, 20)
+    stream = io.StringIO()
+    progress = Progress(3, "uci", stream=stream, log_interval=0.0)
+    history = train_models(
+        MLP(3, (4,), 2, num_models=2),
+        mean_variance_loss(),
+        x,
+        y,
+        epochs=3,
+        batch_size=5,
+        learning_rate=1e-2,
+        generator=torch.Generator().manual_seed(0),
+        progress=progress,
+    )
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ")[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    for epoch, (line, record) in enumerate(zip(lines, history, strict=True), start=1):
+        mean = sum(record["train/loss"]) / 2
+        assert line.endswith(f"  epoch {epoch}/3, loss {mean:.3f}")

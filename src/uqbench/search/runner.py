@@ -202,7 +202,7 @@ def run_trial(
         train_seconds = time.perf_counter() - start
         norm = (data.mean, data.std)
         predict = single(network, norm, runtime, recipe.test_flips)
-        val = collect(predict, data.x_val, runtime.device)
+        val = collect(predict, data.x_val, runtime.device, quiet=True)
         outcome.val_metrics = classification_metrics(
             val.probs, data.y_val.cpu().numpy(), "val", log_probs=val.log_probabilities()
         )

@@ -202,6 +202,7 @@ def fit(
     seed: int = 0,
     description: str = "training",
     quiet: bool = False,
+    log_interval: float = 10.0,
     on_epoch_end: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Train ``model`` (one network or a :class:`VectorizedEnsemble`) on uint8 ``images`` and
@@ -213,6 +214,8 @@ def fit(
     The loss is checked once per epoch (one device synchronisation) against the shared
     divergence rule (``uqbench.training.divergence``): a NaN, infinite or exploding loss raises
     :class:`~uqbench.training.divergence.DivergedError` naming the member and the epoch.
+    Progress (stderr, unless ``quiet``) counts optimiser steps over all epochs, a line at most
+    every ``log_interval`` seconds in logs, and shows the last finished epoch's mean loss.
     """
     recipe.check()
     members = model.num_members if isinstance(model, VectorizedEnsemble) else None
@@ -244,17 +247,19 @@ def fit(
         model.to(memory_format=torch.channels_last)
     network = torch.compile(model) if runtime.compile else model
     generator = torch.Generator(device=runtime.device).manual_seed(seed)
-    progress = Progress(recipe.epochs, description, quiet=quiet)
+    progress = Progress(total, description, quiet=quiet, log_interval=log_interval, unit="steps")
     guard = DivergenceGuard(
         [f"member {i}" for i in range(members)] if members else None,
         "lower --learning_rate, add warm-up (--warmup_epochs), or use --precision=fp32",
     )
     history = []
+    last_loss = ""
     model.train()
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         total_loss = torch.zeros(members or 1, device=runtime.device)
-        for xb, yb in training_batches(images, labels, recipe.batch_size, generator, members):
+        batches = training_batches(images, labels, recipe.batch_size, generator, members)
+        for step, (xb, yb) in enumerate(batches, start=1):
             x = prepare_batch(xb, mean, std, runtime, recipe, generator)
             with runtime.autocast():
                 logits = network(x)
@@ -266,6 +271,9 @@ def fit(
             optimizer.step()
             scheduler.step()
             total_loss += losses.detach().reshape(-1)
+            if step < steps_per_epoch:  # the epoch's last step is reported with its loss below
+                place = f"epoch {epoch}/{recipe.epochs}, step {step}/{steps_per_epoch}"
+                progress.advance(1, place + last_loss)
         epoch_loss = (total_loss / steps_per_epoch).tolist()
         guard.check(epoch, epoch_loss)
         record = {
@@ -277,7 +285,11 @@ def fit(
         history.append(record)
         if on_epoch_end is not None:
             on_epoch_end(record)
-        progress.update(epoch, f"loss {sum(epoch_loss) / len(epoch_loss):.3f}")
+        last_loss = f", loss {sum(epoch_loss) / len(epoch_loss):.3f} (epoch {epoch} mean)"
+        progress.update(
+            epoch * steps_per_epoch,
+            f"epoch {epoch}/{recipe.epochs}, step {steps_per_epoch}/{steps_per_epoch}{last_loss}",
+        )
     model.eval()
     return history
 

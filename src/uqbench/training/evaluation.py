@@ -31,7 +31,7 @@ from uqbench.metrics.latency import latency_record
 from uqbench.metrics.ood_scores import ood_scores
 from uqbench.training.divergence import DivergedError
 from uqbench.training.environment import describe_device, peak_memory_mb
-from uqbench.training.progress import format_seconds
+from uqbench.training.progress import Progress, format_seconds
 from uqbench.training.report import format_table
 from uqbench.training.rundir import RunDirectory, build_summary, check_output_dir
 
@@ -40,6 +40,8 @@ OUTPUT_KEYS = {"probs", "logits", "log_probs", "member_probs"}
 PredictFn = Callable[[torch.Tensor], PredictOutput]
 DEFAULT_SCORE = "max_prob"
 COVERAGE = 0.9
+EVALUATION_DELAY = 10.0  # seconds: evaluations that finish sooner print no progress
+LATENCY_WARMUP, LATENCY_REPEATS = 2, 5
 
 
 @dataclass
@@ -69,6 +71,23 @@ class Predictions:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
+
+
+def evaluation_progress(total: int, description: str, quiet: bool) -> Progress:
+    """A progress line over ``total`` images for an evaluation: silent unless it runs longer than
+    :data:`EVALUATION_DELAY` seconds (or ``quiet``)."""
+    return Progress(total, description, quiet=quiet, delay=EVALUATION_DELAY, unit="images")
+
+
+def _counted(predict_fn: PredictFn, progress: Progress, label: str) -> PredictFn:
+    """``predict_fn`` that also counts the images of each call on ``progress``."""
+
+    def predict_and_count(images: torch.Tensor) -> PredictOutput:
+        out = predict_fn(images)
+        progress.advance(images.shape[0], label)
+        return out
+
+    return predict_and_count
 
 
 def _as_output(value: PredictOutput, batch: int) -> dict[str, torch.Tensor]:
@@ -108,17 +127,32 @@ def _as_output(value: PredictOutput, batch: int) -> dict[str, torch.Tensor]:
 
 
 def collect(
-    predict_fn: PredictFn, images: torch.Tensor, device: torch.device, batch_size: int = 500
+    predict_fn: PredictFn,
+    images: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 500,
+    *,
+    progress: Progress | None = None,
+    label: str = "predicting",
+    quiet: bool = False,
 ) -> Predictions:
-    """Run ``predict_fn`` over uint8 ``images`` in batches (moved to ``device``)."""
+    """Run ``predict_fn`` over uint8 ``images`` in batches (moved to ``device``).
+
+    Progress counts images on ``progress`` (with ``label`` as its status) when given, else on a
+    progress line of its own named ``label`` that stays silent for the first
+    :data:`EVALUATION_DELAY` seconds, so only long predictions report; ``quiet`` silences it."""
     if images.shape[0] == 0:
         raise ValueError("no images to evaluate (an empty set)")
+    status = label
+    if progress is None:
+        progress, status = evaluation_progress(images.shape[0], label, quiet), ""
     parts: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
             for key, value in _as_output(predict_fn(batch), batch.shape[0]).items():
                 parts.setdefault(key, []).append(value)
+            progress.advance(batch.shape[0], status)
     joined = {
         key: torch.cat(values, dim=1 if key == "member_probs" else 0).numpy()
         for key, values in parts.items()
@@ -212,7 +246,9 @@ def evaluate(
     ``predictions/ood_<set>.npz``, and ``checkpoint.safetensors`` when ``checkpoint=(tensors,
     metadata)`` is given); an existing non-empty directory is refused unless ``overwrite``.
     ``latency`` takes a record already measured by ``uqbench.metrics.latency.latency_record``
-    (e.g. for a latency constraint) instead of measuring again.
+    (e.g. for a latency constraint) instead of measuring again. An evaluation that runs longer
+    than :data:`EVALUATION_DELAY` seconds reports progress on stderr (images predicted, the
+    latency calls included); ``quiet`` silences it and the result table.
     """
     if not callable(predict_fn):
         raise ValueError("predict_fn must be a function from uint8 images to probabilities")
@@ -221,7 +257,18 @@ def evaluate(
     target = torch.device(device) if device is not None else dataset.x_test.device
     start = time.perf_counter()
     labels = dataset.y_test.cpu().numpy()
-    test = collect(predict_fn, dataset.x_test, target, batch_size)
+    sample_size = min(batch_size, dataset.x_test.shape[0])
+    timed = latency is None and measure_latency
+    progress = evaluation_progress(
+        dataset.x_test.shape[0]
+        + sum(s.images.shape[0] for s in ood)
+        + ((LATENCY_WARMUP + LATENCY_REPEATS) * sample_size if timed else 0),
+        f"evaluating {method} on {dataset.name}",
+        quiet,
+    )
+    test = collect(
+        predict_fn, dataset.x_test, target, batch_size, progress=progress, label="test set"
+    )
     if test.probs.shape[1] != dataset.num_classes:
         raise ValueError(
             f"predict_fn gives {test.probs.shape[1]} classes but {dataset.name} has "
@@ -231,16 +278,29 @@ def evaluate(
     scores_in = test.scores()
     ood_predictions: dict[str, Predictions] = {}
     for ood_set in ood:
-        ood_predictions[ood_set.name] = collect(predict_fn, ood_set.images, target, batch_size)
+        ood_predictions[ood_set.name] = collect(
+            predict_fn,
+            ood_set.images,
+            target,
+            batch_size,
+            progress=progress,
+            label=f"OOD set {ood_set.name}",
+        )
         results.update(ood_metrics(scores_in, ood_predictions[ood_set.name].scores(), ood_set.name))
     eval_seconds = time.perf_counter() - start
     if latency is not None:
         latency = dict(latency)
         results["cost/ms_per_example"] = float(latency["ms_per_example"])
     elif measure_latency:
-        sample = dataset.x_test[: min(batch_size, dataset.x_test.shape[0])].to(target)
+        sample = dataset.x_test[:sample_size].to(target)
         with torch.no_grad():
-            latency = latency_record(predict_fn, sample, warmup=2, repeats=5, device=target)
+            latency = latency_record(
+                _counted(predict_fn, progress, "latency"),
+                sample,
+                warmup=LATENCY_WARMUP,
+                repeats=LATENCY_REPEATS,
+                device=target,
+            )
         results["cost/ms_per_example"] = latency["ms_per_example"]
     if train_seconds is not None:
         results["cost/train_seconds"] = float(train_seconds)

@@ -187,7 +187,13 @@ def validation_metrics(task: ImageTask, predict: PredictFn, prefix: str) -> dict
     """Accuracy, NLL and ECE on the validation set (empty when there is none)."""
     if task.data.x_val.shape[0] == 0:
         return {}
-    predictions = collect(predict, task.data.x_val, task.runtime.device)
+    predictions = collect(
+        predict,
+        task.data.x_val,
+        task.runtime.device,
+        label=f"{task.method} {task.data.name}: {prefix} predictions",
+        quiet=task.quiet,
+    )
     probs, labels = predictions.probs, task.data.y_val.cpu().numpy()
     log_probs = predictions.log_probabilities()
     return {
@@ -206,7 +212,13 @@ def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str,
     record: dict[str, Any] = {"validation": validation_metrics(task, predict, "val")}
     if not common.TEMPERATURE_SCALING.value:
         return predict, record
-    predictions = collect(predict, task.data.x_val, task.runtime.device)
+    predictions = collect(
+        predict,
+        task.data.x_val,
+        task.runtime.device,
+        label=f"{task.method} {task.data.name}: validation predictions for temperature scaling",
+        quiet=task.quiet,
+    )
     log_probs = predictions.log_probabilities()
     if log_probs is None:
         log_probs = np.log(

@@ -67,7 +67,8 @@ def train_models(
     and returns the ``(B,)`` per-model mean losses. Raises :class:`NonFiniteLossError` naming the
     model (``model_names[b]``) as soon as a loss stops being finite, and
     :class:`~uqbench.training.divergence.DivergedError` when an epoch's mean loss breaks the
-    shared divergence rule (``uqbench.training.divergence``).
+    shared divergence rule (``uqbench.training.divergence``). ``progress`` (if given) advances
+    by one per epoch, with the epoch's mean loss over the models.
     """
     if x.dim() != 3 or y.shape != x.shape[:2]:
         raise ValueError(
@@ -118,6 +119,7 @@ def train_models(
         if on_epoch_end is not None:
             on_epoch_end(record)
         if progress is not None:
-            progress.update(progress.done + 1, f"loss {float((total / steps).mean()):.3f}")
+            mean_loss = sum(epoch_losses) / len(epoch_losses)
+            progress.advance(1, f"epoch {epoch}/{epochs}, loss {mean_loss:.3f}")
     model.eval()
     return history
