@@ -162,6 +162,14 @@ def collect(
     )
 
 
+def nll(probs: np.ndarray, labels: np.ndarray, log_probs: np.ndarray | None = None) -> float:
+    """NLL by the harness's convention: exact from ``log_probs`` (log-probabilities or logits)
+    when given, else from ``probs`` with only an exact zero floored."""
+    if log_probs is None:
+        return metrics.nll(probs, labels)
+    return metrics.nll_from_logits(log_probs, labels)
+
+
 def classification_metrics(
     probs: np.ndarray,
     labels: np.ndarray,
@@ -172,14 +180,9 @@ def classification_metrics(
     exact from ``log_probs`` (log-probabilities or logits, see
     :meth:`Predictions.log_probabilities`) when given, else from ``probs`` (an exact zero
     floored at the smallest float32)."""
-    nll = (
-        metrics.nll(probs, labels)
-        if log_probs is None
-        else metrics.nll_from_logits(log_probs, labels)
-    )
     return {
         f"{prefix}/accuracy": metrics.accuracy(probs, labels),
-        f"{prefix}/nll": nll,
+        f"{prefix}/nll": nll(probs, labels, log_probs),
         f"{prefix}/brier": metrics.brier(probs, labels),
         f"{prefix}/ece": metrics.ece(probs, labels),
         f"{prefix}/adaptive_ece": metrics.adaptive_ece(probs, labels),

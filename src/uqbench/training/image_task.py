@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import log_softmax
 from torch import nn
 
 from uqbench import data, metrics, models
@@ -25,7 +26,7 @@ from uqbench.layers.temperature import fit_temperature
 from uqbench.training import flags as common
 from uqbench.training.classifier import Recipe, Runtime
 from uqbench.training.environment import select_device
-from uqbench.training.evaluation import PredictFn, collect, evaluate
+from uqbench.training.evaluation import PredictFn, Predictions, collect, evaluate, nll
 from uqbench.training.protocols import Protocol, choose_protocol
 from uqbench.training.rundir import check_output_dir
 
@@ -183,24 +184,23 @@ def tempered(predict: PredictFn, temperature: float) -> PredictFn:
     return predict_tempered
 
 
-def validation_metrics(task: ImageTask, predict: PredictFn, prefix: str) -> dict[str, float]:
-    """Accuracy, NLL and ECE on the validation set (empty when there is none)."""
-    if task.data.x_val.shape[0] == 0:
-        return {}
-    predictions = collect(
+def validation_predictions(task: ImageTask, predict: PredictFn, purpose: str) -> Predictions:
+    """What ``predict`` gives on the validation set (with progress for long evaluations)."""
+    return collect(
         predict,
         task.data.x_val,
         task.runtime.device,
-        label=f"{task.method} {task.data.name}: {prefix} predictions",
+        label=f"{task.method} {task.data.name}: {purpose}",
         quiet=task.quiet,
     )
+
+
+def validation_metrics(task: ImageTask, predictions: Predictions, prefix: str) -> dict[str, float]:
+    """Accuracy, NLL and ECE of validation ``predictions``."""
     probs, labels = predictions.probs, task.data.y_val.cpu().numpy()
-    log_probs = predictions.log_probabilities()
     return {
         f"{prefix}/accuracy": metrics.accuracy(probs, labels),
-        f"{prefix}/nll": metrics.nll(probs, labels)
-        if log_probs is None
-        else metrics.nll_from_logits(log_probs, labels),
+        f"{prefix}/nll": nll(probs, labels, predictions.log_probabilities()),
         f"{prefix}/ece": metrics.ece(probs, labels),
     }
 
@@ -208,17 +208,15 @@ def validation_metrics(task: ImageTask, predict: PredictFn, prefix: str) -> dict
 def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
     """With ``--temperature_scaling``, fit T on the validation set (the exact log of the mean
     predicted probabilities as logits) and return the tempered predictor; else ``predict``
-    unchanged. The record holds T and the validation metrics before and after."""
-    record: dict[str, Any] = {"validation": validation_metrics(task, predict, "val")}
+    unchanged. The record holds T and the validation metrics before and after, both from one
+    pass over the validation set (Monte-Carlo methods sample once; the scaled metrics divide
+    those log-probabilities by T)."""
+    if task.data.x_val.shape[0] == 0:
+        return predict, {"validation": {}}
+    predictions = validation_predictions(task, predict, "validation predictions")
+    record: dict[str, Any] = {"validation": validation_metrics(task, predictions, "val")}
     if not common.TEMPERATURE_SCALING.value:
         return predict, record
-    predictions = collect(
-        predict,
-        task.data.x_val,
-        task.runtime.device,
-        label=f"{task.method} {task.data.name}: validation predictions for temperature scaling",
-        quiet=task.quiet,
-    )
     log_probs = predictions.log_probabilities()
     if log_probs is None:
         log_probs = np.log(
@@ -227,7 +225,9 @@ def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str,
     temperature = fit_temperature(log_probs, task.data.y_val.cpu().numpy())
     scaled = tempered(predict, temperature)
     record["temperature"] = temperature
-    record["validation"].update(validation_metrics(task, scaled, "val_scaled"))
+    scaled_log_probs = log_softmax(np.asarray(log_probs, np.float64) / temperature, axis=1)
+    scaled_predictions = Predictions(np.exp(scaled_log_probs), log_probs=scaled_log_probs)
+    record["validation"].update(validation_metrics(task, scaled_predictions, "val_scaled"))
     task.log(f"{task.method}: temperature {temperature:.3f} fitted on the validation set")
     return scaled, record
 
