@@ -4,6 +4,7 @@ the saved predictions, re-evaluation from the checkpoint, ensembles of earlier r
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -122,3 +123,24 @@ def test_clear_errors_and_nothing_half_written(tmp_path):
         _run("image/deterministic", out, "--hidden=3")
     assert not out.exists()
     assert cli.main(["run", "image/deterministic", "--dataset=nonexistent_set", "--quiet"]) == 2
+
+
+def test_eval_prints_where_it_writes_and_keeps_search_trials_folder_clean(tmp_path, capsys):
+    run = tmp_path / "run"
+    _run("image/deterministic", run)
+    capsys.readouterr()
+    assert cli.main(["eval", str(run), "--device=cpu"]) == 0
+    (written,) = [p for p in tmp_path.iterdir() if p.name.startswith("run-eval-")]
+    assert f"eval: run directory {written}\n" in capsys.readouterr().out
+    # A search trial (SEARCH/trials/<id> with SEARCH/search.db): evaluated beside the search.
+    search = tmp_path / "search"
+    trial = search / "trials" / "0003"
+    shutil.copytree(run, trial)
+    summary = json.loads((trial / "summary.json").read_text())
+    (trial / "summary.json").write_text(json.dumps({**summary, "method": "search/trial"}))
+    (search / "search.db").touch()
+    assert cli.main(["eval", str(trial), "--device=cpu"]) == 0
+    assert [p.name for p in (search / "trials").iterdir()] == ["0003"]
+    (written,) = (tmp_path / "search-evals").iterdir()
+    assert written.name.startswith("trial0003-") and (written / "summary.json").is_file()
+    assert f"eval: run directory {written}\n" in capsys.readouterr().out
