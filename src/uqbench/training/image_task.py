@@ -85,6 +85,7 @@ def prepare_task(method: str) -> ImageTask:
         )
     if common.OUTPUT_DIR.value:
         check_output_dir(common.OUTPUT_DIR.value, common.OVERWRITE.value)
+    common.apply_threads()
     device = select_device(common.DEVICE.value or "auto")
     runtime = Runtime.for_device(
         device, precision=common.PRECISION.value, compile=common.COMPILE.value
@@ -240,14 +241,14 @@ def finish_run(
                 "precision": task.runtime.precision,
                 "channels_last": task.runtime.channels_last,
                 "compile": task.runtime.compile,
+                "threads": torch.get_num_threads(),
             },
             "classes": list(task.data.class_names),
             "ood_skipped": task.ood_skipped,
             **calibration,
             **dict(extra or {}),
         },
-        quiet=task.quiet,
+        quiet=False,  # --quiet silences progress, not the result table
     )
-    if not task.quiet:
-        print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
+    print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
     return summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from absl import flags
 
+from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import regression
 
@@ -68,4 +69,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    common.run_as_script(run)
+    run_as_script(run)
