@@ -104,6 +104,13 @@ VALIDATION_FRACTION = flags.DEFINE_float(
     "Part of the training set held out (stratified) for validation: temperature scaling and "
     "validation metrics use it; the test set is touched once, for the reported numbers.",
 )
+TRAIN_SUBSET = flags.DEFINE_integer(
+    "train_subset",
+    None,
+    "Train on this many training images (after the validation carve-out and "
+    "--holdout_classes), stratified by class; the same images for every --seed. For CPU-sized "
+    "runs on large sets; default: every training image.",
+)
 WEIGHT_DECAY = flags.DEFINE_float(
     "weight_decay", None, "SGD weight decay; default: the protocol's."
 )
@@ -164,6 +171,7 @@ IMAGE_FLAGS = (
     LABEL_SMOOTHING,
     TEST_FLIPS,
     VALIDATION_FRACTION,
+    TRAIN_SUBSET,
     OOD,
     HOLDOUT_CLASSES,
     TEMPERATURE_SCALING,
