@@ -7,7 +7,7 @@ original units, optional adversarial training. Every member of every split train
 batched network (see ``uqbench.training.regression.train_mean_variance_networks``).
 
     uqbench run uci/ensemble --dataset=boston --split=all --data_dir=DIR
-    python -m uqbench.baselines.uci.ensemble --dataset=boston --adversarial
+    python -m uqbench.baselines.uci.ensemble --dataset=boston --data_dir=DIR --adversarial
 """
 
 from __future__ import annotations
