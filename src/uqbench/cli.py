@@ -19,7 +19,8 @@ commands:
                                       (uqbench run <baseline> --help lists its flags)
   eval RUN_DIR [--dataset=D] [--ood=noise,...] [--output_dir=DIR]
                                       evaluate a saved image classifier again (other data,
-                                      other OOD sets); writes a new run directory
+                                      other OOD sets); writes a new run directory and prints
+                                      its path (uqbench eval --help: where by default)
   search --dataset=D --trials=N --output_dir=DIR [--spec=FILE] [--algorithm=adaptive|random|evolution]
          [--resume] [--workers=N] [--executor=local|ray] [--ray_address=ADDR]
                                       search for a model; exits 0 only when all N trials
@@ -56,19 +57,25 @@ def _print_list(what: str) -> None:
 
 
 def _eval(argv: Sequence[str]) -> None:
+    """``uqbench eval RUN_DIR ...``: re-evaluate a saved classifier into a new run directory."""
     import uqbench.search.blocks  # noqa: F401  (registers SearchNet: trials of a search re-evaluate too)
     from uqbench.training.reevaluate import reevaluate
 
     parser = argparse.ArgumentParser(
         prog="uqbench eval", description="Evaluate a saved image classifier again."
     )
-    parser.add_argument("run_dir", help="run directory of an image/ baseline")
+    parser.add_argument("run_dir", help="run directory of an image/ baseline or a search trial")
     parser.add_argument("--dataset", default=None, help="default: the data set it was trained on")
     parser.add_argument("--data_dir", default=None)
     parser.add_argument(
         "--ood", default="noise", help="comma-separated OOD sets (noise, pairs, a name or a path)"
     )
-    parser.add_argument("--output_dir", default=None, help="default: RUN_DIR-eval-<time>")
+    parser.add_argument(
+        "--output_dir",
+        default=None,
+        help="default: RUN_DIR-eval-<time> beside the run; for a search trial "
+        "(SEARCH/trials/<id>), SEARCH-evals/trial<id>-<time> beside the search",
+    )
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch_size", type=int, default=1000)

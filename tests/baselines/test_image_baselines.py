@@ -4,13 +4,16 @@ the saved predictions, re-evaluation from the checkpoint, ensembles of earlier r
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
-from uqbench import baselines, cli
+from uqbench import baselines, cli, data
+from uqbench.data.images import channel_stats
+from uqbench.training import image_task
 from uqbench.training.reevaluate import reevaluate
 
 FAST = [
@@ -122,3 +125,53 @@ def test_clear_errors_and_nothing_half_written(tmp_path):
         _run("image/deterministic", out, "--hidden=3")
     assert not out.exists()
     assert cli.main(["run", "image/deterministic", "--dataset=nonexistent_set", "--quiet"]) == 2
+
+
+def test_eval_prints_where_it_writes_and_keeps_search_trials_folder_clean(tmp_path, capsys):
+    run = tmp_path / "run"
+    _run("image/deterministic", run)
+    capsys.readouterr()
+    assert cli.main(["eval", str(run), "--device=cpu"]) == 0
+    (written,) = [p for p in tmp_path.iterdir() if p.name.startswith("run-eval-")]
+    assert f"eval: run directory {written}\n" in capsys.readouterr().out
+    # A search trial (SEARCH/trials/<id> with SEARCH/search.db): evaluated beside the search.
+    search = tmp_path / "search"
+    trial = search / "trials" / "0003"
+    shutil.copytree(run, trial)
+    summary = json.loads((trial / "summary.json").read_text())
+    (trial / "summary.json").write_text(json.dumps({**summary, "method": "search/trial"}))
+    (search / "search.db").touch()
+    assert cli.main(["eval", str(trial), "--device=cpu"]) == 0
+    assert [p.name for p in (search / "trials").iterdir()] == ["0003"]
+    (written,) = (tmp_path / "search-evals").iterdir()
+    assert written.name.startswith("trial0003-") and (written / "summary.json").is_file()
+    assert f"eval: run directory {written}\n" in capsys.readouterr().out
+
+
+def test_train_subset_is_stratified_the_same_for_every_seed_and_checked():
+    digits = data.get_images("digits", validation_fraction=0.1)
+    subset = image_task.train_subset(digits, 100)
+    labels = subset.y_train.numpy()
+    share = 100 * np.bincount(digits.y_train.numpy()) / len(digits.y_train)
+    assert len(labels) == 100 and np.all(np.abs(np.bincount(labels, minlength=10) - share) < 1)
+    again = image_task.train_subset(digits, 100)
+    assert torch.equal(subset.x_train, again.x_train)
+    # Every image kept is one of the training images (none from validation or test).
+    rows = {bytes(x.numpy()) for x in digits.x_train}
+    assert all(bytes(x.numpy()) in rows for x in subset.x_train)
+    assert subset.mean == channel_stats(subset.x_train)[0] != digits.mean
+    assert subset.x_test is digits.x_test and subset.x_val is digits.x_val
+    with pytest.raises(ValueError, match="from 10 to 1293"):
+        image_task.train_subset(digits, 1294)
+    with pytest.raises(ValueError, match="from 10 to 1293"):
+        image_task.train_subset(digits, 9)
+
+
+def test_train_subset_trains_on_that_many_images(tmp_path, capsys):
+    flags = [*FAST[:-1], "--train_subset=40"]  # not --quiet: the first line says what trains
+    summary = baselines.run("image/deterministic", [*flags, f"--output_dir={tmp_path / 'a'}"])
+    assert "digits (40 train, 116 validation" in capsys.readouterr().out
+    assert summary["train_subset"] == 40
+    assert "--train_subset=40" in (tmp_path / "a" / "flags.txt").read_text().splitlines()
+    assert cli.main(["run", "image/deterministic", *FAST, "--train_subset=7"]) == 2
+    assert "8 classes; give a number from 8 to" in capsys.readouterr().err

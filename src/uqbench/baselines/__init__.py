@@ -10,7 +10,10 @@ import ast
 import difflib
 import importlib
 import importlib.util
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
 
 from absl import flags
 
@@ -32,6 +35,7 @@ class BaselineError(ValueError):
 
 
 def names() -> list[str]:
+    """The registered baseline names, sorted."""
     return sorted(BASELINES)
 
 
@@ -75,10 +79,55 @@ def run(name: str, argv: Sequence[str]) -> dict:
         raise BaselineError(
             f"{name} does not take --{foreign[0]}. Its flags: {_flag_list(allowed)}"
         )
+    import torch
+
+    from uqbench.training.rundir import RunDirectoryError
+
+    threads = torch.get_num_threads()  # --threads sets a process-wide value: restore it after
     try:
         return module.run()
+    except RunDirectoryError as err:
+        if _from_flagfile_only("output_dir", argv):
+            raise RunDirectoryError(
+                f"{err} (--output_dir came from the --flagfile: give a new --output_dir after "
+                "--flagfile on the command line, later flags win)"
+            ) from None
+        raise
     finally:
         FLAGS.unparse_flags()
+        torch.set_num_threads(threads)
+
+
+def _from_flagfile_only(flag: str, argv: Sequence[str]) -> bool:
+    """Whether ``argv`` reads a ``--flagfile`` and does not itself give ``--<flag>``."""
+    names = [a.lstrip("-").split("=", 1)[0] for a in argv if a.startswith("-")]
+    return "flagfile" in names and flag not in names
+
+
+def run_as_script(run: Callable[[], object]) -> NoReturn:
+    """``python -m uqbench.baselines.<family>.<method> [--flags]`` (``run`` is the script's
+    ``run``): exactly ``uqbench run <family>/<method> [--flags]``, with the same help, one-line
+    errors and exit codes."""
+    from uqbench.cli import main
+
+    module = sys.modules[run.__module__]
+    name = _registered_name(module)
+    # `python -m` executes the script as __main__; register it under its own name as well, so
+    # the runner does not import it a second time (its flags are process-global).
+    sys.modules.setdefault(BASELINES[name], module)
+    sys.exit(main(["run", name, *sys.argv[1:]]))
+
+
+def _registered_name(module: object) -> str:
+    """The registry name of a baseline module, from its module name or else its file."""
+    spec = getattr(module, "__spec__", None)
+    by_module = {module_path: name for name, module_path in BASELINES.items()}
+    if spec is not None and spec.name in by_module:
+        return by_module[spec.name]
+    relative = Path(getattr(module, "__file__", "")).resolve().relative_to(Path(__file__).parent)
+    name = relative.with_suffix("").as_posix()
+    module_name(name)  # a clear error if the file is not a registered baseline
+    return name
 
 
 def _flag_list(allowed: set[str]) -> str:

@@ -7,12 +7,13 @@ imported into one process (tests, the demo) without ``DuplicateFlagError`` or le
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from absl import app, flags
+import torch
+from absl import flags
 
 T = TypeVar("T")
 
@@ -34,7 +35,10 @@ SEED = flags.DEFINE_integer("seed", 0, "Random seed (initialisation, minibatch o
 EPOCHS = flags.DEFINE_integer("epochs", None, "Training epochs; default: the method's protocol.")
 BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Minibatch size; default: the tuned value.")
 LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", None, "Adam learning rate; default: the tuned value."
+    "learning_rate",
+    None,
+    "Learning rate (Adam for the uci/ baselines; peak SGD rate of the --schedule for image/); "
+    "default: the tuned value (uci/) or the protocol's (image/).",
 )
 HIDDEN = flags.DEFINE_integer(
     "hidden", None, "Hidden units of the one-layer MLP; default: the data set's (50, protein 100)."
@@ -45,7 +49,18 @@ DEVICE = flags.DEFINE_string(
     "Device: cpu, cuda, cuda:N or auto (CUDA when available); default: the method's "
     "(cpu for the small regression networks, auto for images).",
 )
-QUIET = flags.DEFINE_bool("quiet", False, "No progress output (the result table is still printed).")
+QUIET = flags.DEFINE_bool(
+    "quiet",
+    False,
+    "No progress output; the result table and the run directory's path are still printed.",
+)
+THREADS = flags.DEFINE_integer(
+    "threads",
+    None,
+    "CPU threads for torch (torch.set_num_threads); default: torch's choice (usually one per "
+    "core). Give 1 (or cores / runs) when several runs share a machine.",
+    lower_bound=1,
+)
 MC_SAMPLES = flags.DEFINE_integer(
     "mc_samples", None, "Monte-Carlo dropout samples at test time; default: the method's."
 )
@@ -66,6 +81,7 @@ REGRESSION_FLAGS = (
     LEARNING_RATE,
     HIDDEN,
     DEVICE,
+    THREADS,
     QUIET,
 )
 
@@ -87,6 +103,13 @@ VALIDATION_FRACTION = flags.DEFINE_float(
     0.1,
     "Part of the training set held out (stratified) for validation: temperature scaling and "
     "validation metrics use it; the test set is touched once, for the reported numbers.",
+)
+TRAIN_SUBSET = flags.DEFINE_integer(
+    "train_subset",
+    None,
+    "Train on this many training images (after the validation carve-out and "
+    "--holdout_classes), stratified by class; the same images for every --seed. For CPU-sized "
+    "runs on large sets; default: every training image.",
 )
 WEIGHT_DECAY = flags.DEFINE_float(
     "weight_decay", None, "SGD weight decay; default: the protocol's."
@@ -148,6 +171,7 @@ IMAGE_FLAGS = (
     LABEL_SMOOTHING,
     TEST_FLIPS,
     VALIDATION_FRACTION,
+    TRAIN_SUBSET,
     OOD,
     HOLDOUT_CLASSES,
     TEMPERATURE_SCALING,
@@ -155,6 +179,7 @@ IMAGE_FLAGS = (
     PRECISION,
     COMPILE,
     EVAL_BATCH_SIZE,
+    THREADS,
     QUIET,
 )
 
@@ -164,16 +189,31 @@ def value_or(holder: flags.FlagHolder, default: T) -> T:
     return default if holder.value is None else holder.value
 
 
+# Where a run writes is not part of its configuration: flags.txt records these as comments, so
+# `--flagfile=RUN/flags.txt` re-runs into a fresh directory (or the --output_dir given after it).
+NOT_REPLAYED = ("output_dir", "overwrite")
+
+
 def serialize(holders: Iterable[flags.FlagHolder]) -> list[str]:
-    """``--name=value`` lines for these flags (including unset ones), usable as a flagfile."""
+    """``--name=value`` lines for these flags, usable as a flagfile: unset flags and
+    ``NOT_REPLAYED`` ones (``--output_dir``, ``--overwrite``) are written as comments."""
     lines = []
     for holder in holders:
         flag = flags.FLAGS[holder.name]
         if flag.value is None:
             lines.append(f"# --{flag.name} unset (default used)")
+        elif flag.name in NOT_REPLAYED:
+            lines.append(f"# {flag.serialize()}  (not replayed by --flagfile)")
         else:
             lines.append(flag.serialize())
     return lines
+
+
+def apply_threads() -> int:
+    """``torch.set_num_threads(--threads)`` when the flag is given; returns the thread count."""
+    if THREADS.value is not None:
+        torch.set_num_threads(THREADS.value)
+    return torch.get_num_threads()
 
 
 def parse_splits(value: str, num_splits: int) -> list[int]:
@@ -194,14 +234,3 @@ def default_output_dir(method: str, dataset: str) -> Path:
     """``runs/<method>/<dataset>-<YYYYmmdd-HHMMSS>`` under the current directory."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return Path("runs") / method / f"{Path(dataset).name}-{stamp}"
-
-
-def run_as_script(run: Callable[[], object]) -> None:
-    """``python -m uqbench.baselines...``: parse the command line with absl, then call ``run``."""
-
-    def main(argv: list[str]) -> None:
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-        run()
-
-    app.run(main)

@@ -8,6 +8,7 @@ A baseline script reads as: ``task = prepare_task(...)``, build and train its ne
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from torch import nn
 from uqbench import data, metrics, models
 from uqbench.data import augment
 from uqbench.data import ood as ood_sets
+from uqbench.data.images import channel_stats
 from uqbench.layers.temperature import fit_temperature
 from uqbench.training import flags as common
 from uqbench.training.classifier import Recipe, Runtime
@@ -31,6 +33,7 @@ from uqbench.training.protocols import Protocol, choose_protocol
 from uqbench.training.rundir import check_output_dir
 
 VALIDATION_SEED = 0
+SUBSET_SEED = 0
 INIT_IMAGES = 5000
 
 
@@ -86,6 +89,7 @@ def prepare_task(method: str) -> ImageTask:
         )
     if common.OUTPUT_DIR.value:
         check_output_dir(common.OUTPUT_DIR.value, common.OVERWRITE.value)
+    common.apply_threads()
     device = select_device(common.DEVICE.value or "auto")
     runtime = Runtime.for_device(
         device, precision=common.PRECISION.value, compile=common.COMPILE.value
@@ -112,6 +116,8 @@ def prepare_task(method: str) -> ImageTask:
     if common.HOLDOUT_CLASSES.value:
         dataset, held_out = ood_sets.hold_out_classes(dataset, common.HOLDOUT_CLASSES.value)
         ood.append(held_out)
+    if common.TRAIN_SUBSET.value is not None:
+        dataset = train_subset(dataset, common.TRAIN_SUBSET.value)
     extra_ood, skipped = ood_sets.resolve_ood(common.OOD.value, dataset, common.DATA_DIR.value)
     ood.extend(extra_ood)
     recipe = protocol.recipe
@@ -152,6 +158,41 @@ def prepare_task(method: str) -> ImageTask:
         + (f"; skipped: {'; '.join(skipped)}" if skipped else "")
     )
     return task
+
+
+def train_subset(dataset: data.ImageDataset, size: int) -> data.ImageDataset:
+    """``dataset`` trained on ``size`` of its training images: each class gives its share
+    (largest remainders first, ties to the lower class), drawn with a fixed seed (the same
+    images for every ``--seed``); mean/std are recomputed from the images kept."""
+    labels = dataset.y_train.cpu().numpy()
+    total, num_classes = len(labels), dataset.num_classes
+    if not num_classes <= size <= total:
+        raise ValueError(
+            f"--train_subset={size}: {dataset.name} has {total} training images (after the "
+            f"validation carve-out) in {num_classes} classes; give a number from {num_classes} "
+            f"to {total}"
+        )
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * size / total
+    take = np.floor(exact).astype(np.int64)
+    order = sorted(range(len(classes)), key=lambda i: (-(exact[i] - take[i]), i))
+    take[order[: size - int(take.sum())]] += 1
+    empty = [dataset.class_names[c] for c in range(num_classes) if c not in classes[take > 0]]
+    if empty:
+        raise ValueError(
+            f"--train_subset={size} leaves class(es) {', '.join(empty)} of {dataset.name} "
+            "without training images; give a larger number"
+        )
+    rng = np.random.default_rng([SUBSET_SEED, 1])
+    chosen = [
+        rng.permutation(np.flatnonzero(labels == c))[:t] for c, t in zip(classes, take, strict=True)
+    ]
+    keep = torch.from_numpy(np.sort(np.concatenate(chosen))).to(dataset.device)
+    x_train = dataset.x_train[keep].contiguous()
+    mean, std = channel_stats(x_train)
+    return dataclasses.replace(
+        dataset, x_train=x_train, y_train=dataset.y_train[keep], mean=mean, std=std
+    )
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -268,14 +309,15 @@ def finish_run(
                 "precision": task.runtime.precision,
                 "channels_last": task.runtime.channels_last,
                 "compile": task.runtime.compile,
+                "threads": torch.get_num_threads(),
             },
+            "train_subset": common.TRAIN_SUBSET.value,
             "classes": list(task.data.class_names),
             "ood_skipped": task.ood_skipped,
             **calibration,
             **dict(extra or {}),
         },
-        quiet=task.quiet,
+        quiet=False,  # --quiet silences progress, not the result table
     )
-    if not task.quiet:
-        print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
+    print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
     return summary

@@ -36,6 +36,23 @@ def _summary(run_dir: Path) -> dict[str, Any]:
         ) from None
 
 
+def default_output_dir(run_dir: Path, summary: dict[str, Any]) -> Path:
+    """Where ``uqbench eval`` writes by default: ``RUN_DIR-eval-<time>`` beside a run, and
+    ``SEARCH-evals/trial<id>-<time>`` beside the search for a search trial (never inside the
+    search's ``trials/`` folder, which holds the trials only)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = run_dir.resolve()
+    search = run_dir.parent.parent
+    # A trial of a search is SEARCH/trials/<id> beside SEARCH/search.db (uqbench.search.runner).
+    if (
+        summary.get("method") == "search/trial"
+        and run_dir.parent.name == "trials"
+        and (search / "search.db").is_file()
+    ):
+        return search.parent / f"{search.name}-evals" / f"trial{run_dir.name}-{stamp}"
+    return run_dir.parent / f"{run_dir.name}-eval-{stamp}"
+
+
 def reevaluate(
     run_dir: str | Path,
     *,
@@ -79,10 +96,9 @@ def reevaluate(
         )
     extra, skipped = ood_sets.resolve_ood(list(ood), images, data_dir)
     sets.extend(extra)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(output_dir) if output_dir else run_dir.parent / f"{run_dir.name}-eval-{stamp}"
+    out = Path(output_dir) if output_dir else default_output_dir(run_dir, summary)
     with torch.no_grad():
-        return evaluate(
+        result = evaluate(
             predict,
             images.to(runtime.device),
             ood=sets,
@@ -103,3 +119,6 @@ def reevaluate(
             },
             quiet=quiet,
         )
+    if not quiet:
+        print(f"eval: run directory {out.resolve()}")
+    return result

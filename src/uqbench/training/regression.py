@@ -88,6 +88,7 @@ def prepare_task(method: str, validation_fraction: float = 0.0) -> RegressionTas
         raise ValueError("--dataset is required (e.g. --dataset=boston; `uqbench list` shows all)")
     dataset = common.DATASET.value
     select_device(common.DEVICE.value or "cpu")
+    common.apply_threads()
     if common.OUTPUT_DIR.value:
         check_output_dir(common.OUTPUT_DIR.value, common.OVERWRITE.value)
     first = data.get(
@@ -320,6 +321,7 @@ def finish_run(
         peak_memory_mb=metrics_mean["cost/peak_memory_mb"],
         extra={
             "splits": {str(i): dict(m) for i, m in zip(split_ids, per_split, strict=True)},
+            "runtime": {"threads": torch.get_num_threads()},
             **(extra or {}),
         },
     )

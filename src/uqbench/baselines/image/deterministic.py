@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
 from uqbench.training.classifier import fit
@@ -59,4 +60,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    common.run_as_script(run)
+    run_as_script(run)

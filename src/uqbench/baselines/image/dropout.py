@@ -15,6 +15,7 @@ import time
 import torch
 from absl import flags
 
+from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
 from uqbench.training.classifier import fit
@@ -74,4 +75,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    common.run_as_script(run)
+    run_as_script(run)

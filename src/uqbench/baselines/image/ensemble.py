@@ -20,6 +20,7 @@ import numpy as np
 from absl import flags
 from torch import nn
 
+from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
 from uqbench.training.classifier import fit
@@ -157,4 +158,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    common.run_as_script(run)
+    run_as_script(run)

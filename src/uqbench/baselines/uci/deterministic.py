@@ -9,6 +9,7 @@ targets, metrics in the original units. All requested splits train at once as on
 
 from __future__ import annotations
 
+from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import regression
 
@@ -52,4 +53,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    common.run_as_script(run)
+    run_as_script(run)

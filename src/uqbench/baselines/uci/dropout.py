@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from absl import flags
 
 from uqbench import metrics
+from uqbench.baselines import run_as_script
 from uqbench.models.mlp import MLP
 from uqbench.training import flags as common
 from uqbench.training import regression
@@ -222,4 +223,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    common.run_as_script(run)
+    run_as_script(run)

@@ -7,13 +7,14 @@ original units, optional adversarial training. Every member of every split train
 batched network (see ``uqbench.training.regression.train_mean_variance_networks``).
 
     uqbench run uci/ensemble --dataset=boston --split=all --data_dir=DIR
-    python -m uqbench.baselines.uci.ensemble --dataset=boston --adversarial
+    python -m uqbench.baselines.uci.ensemble --dataset=boston --data_dir=DIR --adversarial
 """
 
 from __future__ import annotations
 
 from absl import flags
 
+from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import regression
 
@@ -68,4 +69,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    common.run_as_script(run)
+    run_as_script(run)
