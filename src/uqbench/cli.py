@@ -17,7 +17,7 @@ commands:
   run <baseline> [--flags]            run a baseline, e.g.
                                       uqbench run uci/ensemble --dataset=boston --split=all
                                       (uqbench run <baseline> --help lists its flags)
-  eval RUN_DIR [--dataset=D] [--ood=noise,...] [--output_dir=DIR]
+  eval RUN_DIR [--dataset=D] [--ood=uniform_noise,...] [--output_dir=DIR]
                                       evaluate a saved image classifier again (other data,
                                       other OOD sets); writes a new run directory and prints
                                       its path (uqbench eval --help: where by default)
@@ -68,7 +68,9 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument("--dataset", default=None, help="default: the data set it was trained on")
     parser.add_argument("--data_dir", default=None)
     parser.add_argument(
-        "--ood", default="noise", help="comma-separated OOD sets (noise, pairs, a name or a path)"
+        "--ood",
+        default="uniform_noise",
+        help="comma-separated OOD sets (uniform_noise, gaussian_noise, pairs, a name or a path)",
     )
     parser.add_argument(
         "--output_dir",

@@ -91,7 +91,7 @@ def test_script_form_gives_the_same_one_line_errors_and_exit_codes(tmp_path):
 def test_script_form_threads_quiet_and_flagfile(tmp_path):
     first = tmp_path / "first"
     image = ["-m", "uqbench.baselines.image.deterministic"]
-    args = ["--dataset=digits", "--epochs=1", "--device=cpu", "--ood=noise", "--quiet"]
+    args = ["--dataset=digits", "--epochs=1", "--device=cpu", "--ood=uniform_noise", "--quiet"]
     # OMP_NUM_THREADS=3 is what torch would pick; --threads must win over it.
     result = _python(*image, *args, "--threads=1", f"--output_dir={first}", cwd=tmp_path,
                      OMP_NUM_THREADS="3")  # fmt: skip
@@ -116,7 +116,7 @@ def test_script_form_threads_quiet_and_flagfile(tmp_path):
 
 @pytest.mark.parametrize("name", ["image/deterministic", "uci/deterministic"])
 def test_quiet_prints_the_result_table_and_run_directory_only(name, tmp_path, capsys):
-    args = ["--dataset=digits", "--epochs=1", "--ood=noise"]
+    args = ["--dataset=digits", "--epochs=1", "--ood=uniform_noise"]
     if name.startswith("uci/"):
         args = ["--dataset=diabetes", "--split=0", "--epochs=1"]
     baselines.run(name, [*args, f"--output_dir={tmp_path / 'loud'}"])

@@ -58,7 +58,7 @@ def reevaluate(
     *,
     dataset: str | None = None,
     data_dir: str | None = None,
-    ood: Sequence[str] = ("noise",),
+    ood: Sequence[str] = ("uniform_noise",),
     output_dir: str | Path | None = None,
     overwrite: bool = False,
     device: str = "auto",
