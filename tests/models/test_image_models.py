@@ -19,7 +19,7 @@ from uqbench.models.fast_cifar import FastCifarNet, PatchWhitening, ShiftBatchNo
 from uqbench.models.lenet import LeNet5
 from uqbench.models.mlp_classifier import MLPClassifier
 from uqbench.models.resnet import ResNet, ZeroPadShortcut, cifar_resnet
-from uqbench.models.wide_resnet import WideResNet
+from uqbench.models.wide_resnet import WideBlock, WideResNet
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -190,6 +190,39 @@ def test_mc_dropout_samples_in_eval_mode_and_nowhere_else(key, layers):
         # Batch norm stayed in eval mode, and the switch is undone on exit.
         assert not any(m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
         torch.testing.assert_close(model(x), first, rtol=0, atol=0)
+
+
+def test_wrn_dropout_sits_after_the_first_convolution_before_the_second_batch_norm():
+    # Uncertainty Baselines' wide_resnet_dropout with its default residual_dropout=True.
+    model = small("wrn", dropout_rate=0.5)
+    blocks = [m for m in model.modules() if isinstance(m, WideBlock)]
+    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    # One dropout layer per residual block (3 groups of 1 block), none after the stem.
+    assert len(blocks) == len(dropouts) == 3
+    assert all(any(d is m for m in b.modules()) for d, b in zip(dropouts, blocks, strict=True))
+    block = blocks[0]
+    seen: dict[str, torch.Tensor] = {}
+    order: list[str] = []
+
+    def record(name: str):
+        def hook(module, inputs, output):
+            order.append(name)
+            seen[name + ".in"], seen[name + ".out"] = inputs[0].detach(), output.detach()
+
+        return hook
+
+    for name in ("bn1", "conv1", "dropout", "bn2", "conv2"):
+        getattr(block, name).register_forward_hook(record(name))
+    model.train()
+    model(torch.randn(4, 3, 8, 8))
+    assert order == ["bn1", "conv1", "dropout", "bn2", "conv2"]
+    conv1, bn2_in = seen["conv1.out"], seen["bn2.in"]
+    dropped = (bn2_in == 0) & (conv1 != 0)
+    assert 0.3 < dropped.float().mean() < 0.7  # about half the units of conv1's output
+    kept = bn2_in != 0
+    torch.testing.assert_close(bn2_in[kept], 2 * conv1[kept])  # inverted dropout, 1 / (1 - p)
+    # conv2's input is relu(bn2(.)) of exactly that tensor: no second dropout before conv2.
+    torch.testing.assert_close(seen["conv2.in"], torch.relu(seen["bn2.out"]))
 
 
 @pytest.mark.parametrize("key", list(SMALL))

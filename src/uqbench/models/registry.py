@@ -176,7 +176,8 @@ FAMILIES: dict[str, Family] = {
         min_image_size=1,
         description=(
             "pre-activation Wide ResNet (Zagoruyko & Komodakis 2016) of depth 6n+4 and width k, "
-            "e.g. wrn28_10 (36.5M parameters), wrn16_4 (2.7M); dropout between block convolutions"
+            "e.g. wrn28_10 (36.5M parameters), wrn16_4 (2.7M); dropout after each block's first "
+            "convolution, before its second batch norm (as Uncertainty Baselines)"
         ),
     ),
     "fast_cifar": Family(

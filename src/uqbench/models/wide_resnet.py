@@ -20,12 +20,13 @@ def blocks_per_group(depth: int) -> int:
 
 
 class WideBlock(nn.Module):
-    """Pre-activation basic block: ``BN-ReLU-conv3x3-BN-ReLU-dropout-conv3x3``, plus the shortcut.
+    """Pre-activation basic block: ``BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3``, plus the shortcut.
 
-    Dropout between the two convolutions, after the second ReLU, as in the WRN paper (Sec. 2.4,
-    "dropout in residual blocks"). When the shape changes, the shortcut is a strided 1x1
-    convolution of the block's raw input (as in Uncertainty Baselines' ``wide_resnet``; the
-    original Torch code projects the pre-activated input instead, with the same parameters).
+    Dropout (elementwise) right after the first convolution, before the second batch norm, as
+    Uncertainty Baselines' ``wide_resnet_dropout`` places it with its default
+    ``residual_dropout=True`` (the WRN paper's Torch code drops after the second ReLU instead).
+    When the shape changes, the shortcut is a strided 1x1 convolution of the block's raw input
+    (as in UB's ``wide_resnet``; the original Torch code projects the pre-activated input).
     """
 
     def __init__(
@@ -34,8 +35,8 @@ class WideBlock(nn.Module):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
         self.dropout = dropout(dropout_rate)
+        self.bn2 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         if stride == 1 and in_channels == out_channels:
             self.shortcut: nn.Module = nn.Identity()
@@ -44,8 +45,8 @@ class WideBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``branch(x) + shortcut(x)``, with no activation after the sum (pre-activation)."""
-        y = self.conv1(F.relu(self.bn1(x)))
-        y = self.conv2(self.dropout(F.relu(self.bn2(y))))
+        y = self.dropout(self.conv1(F.relu(self.bn1(x))))
+        y = self.conv2(F.relu(self.bn2(y)))
         return y + self.shortcut(x)
 
 
@@ -56,7 +57,8 @@ class WideResNet(nn.Module):
     (``k = widen_factor``) at strides 1, 2, 2; then batch norm, ReLU, global average pooling and
     a linear layer. WRN-28-10 has 36,479,194 parameters for 10 classes (36.5M in Table 1 of the
     paper), WRN-16-4 2,748,890. Convolutions and the output layer are He-normal initialised, as
-    in Uncertainty Baselines. Dropout (``dropout_rate`` > 0): see :class:`WideBlock`.
+    in Uncertainty Baselines. Dropout (``dropout_rate`` > 0): in each block only (none after the
+    stem), see :class:`WideBlock`.
     """
 
     def __init__(

@@ -100,9 +100,11 @@ PROTOCOL = flags.DEFINE_enum(
 )
 VALIDATION_FRACTION = flags.DEFINE_float(
     "validation_fraction",
-    0.1,
+    None,
     "Part of the training set held out (stratified) for validation: temperature scaling and "
-    "validation metrics use it; the test set is touched once, for the reported numbers.",
+    "validation metrics use it; the test set is touched once, for the reported numbers. "
+    "Default: the protocol's (0 for ub, which trains on every training image as Uncertainty "
+    "Baselines does; 0.1 otherwise).",
 )
 TRAIN_SUBSET = flags.DEFINE_integer(
     "train_subset",
@@ -144,8 +146,8 @@ HOLDOUT_CLASSES = flags.DEFINE_list(
 TEMPERATURE_SCALING = flags.DEFINE_bool(
     "temperature_scaling",
     False,
-    "Fit a temperature on the validation set (needs --validation_fraction > 0) and report "
-    "the scaled predictions.",
+    "Fit a temperature on the validation set (needs --validation_fraction > 0; the ub "
+    "protocol's default is 0) and report the scaled predictions.",
 )
 PRECISION = flags.DEFINE_enum(
     "precision", "auto", ["auto", "fp32", "bf16"], "bf16 autocast (auto: on CUDA only)."

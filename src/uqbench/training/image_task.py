@@ -49,6 +49,7 @@ class ImageTask:
     model_name: str
     recipe: Recipe
     runtime: Runtime
+    validation_fraction: float
     seed: int
     output_dir: Path
     overwrite: bool
@@ -97,10 +98,18 @@ def prepare_task(method: str) -> ImageTask:
     protocol = choose_protocol(common.PROTOCOL.value, common.MODEL.value, device.type)
     model_name = common.value_or(common.MODEL, protocol.model)
     models.check_name(model_name)
-    if common.TEMPERATURE_SCALING.value and not common.VALIDATION_FRACTION.value:
+    validation_fraction = common.value_or(common.VALIDATION_FRACTION, protocol.validation_fraction)
+    if common.TEMPERATURE_SCALING.value and not validation_fraction:
+        given = common.VALIDATION_FRACTION.value is not None
         raise ValueError(
             "--temperature_scaling fits the temperature on validation data: set "
             "--validation_fraction > 0 (e.g. 0.1)"
+            + (
+                ""
+                if given
+                else f"; protocol {protocol.name}'s default is {protocol.validation_fraction:g} "
+                "(Uncertainty Baselines trains on every training image)"
+            )
         )
     # The validation carve-out does not depend on --seed: runs with different seeds share it,
     # so their networks can be combined (image/ensemble --members_from) and calibrated on data
@@ -108,7 +117,7 @@ def prepare_task(method: str) -> ImageTask:
     dataset = data.get_images(
         common.DATASET.value,
         data_dir=common.DATA_DIR.value,
-        validation_fraction=common.VALIDATION_FRACTION.value,
+        validation_fraction=validation_fraction,
         seed=VALIDATION_SEED,
         download=common.DOWNLOAD.value,
     )
@@ -120,7 +129,7 @@ def prepare_task(method: str) -> ImageTask:
         dataset = train_subset(dataset, common.TRAIN_SUBSET.value)
     extra_ood, skipped = ood_sets.resolve_ood(common.OOD.value, dataset, common.DATA_DIR.value)
     ood.extend(extra_ood)
-    recipe = protocol.recipe
+    recipe = protocol.recipe_for(method)
     if common.EPOCHS.value is not None and common.WARMUP_EPOCHS.value is None:
         # Another length of training keeps the protocol's warm-up as a fraction of it.
         fraction = recipe.warmup_epochs / recipe.epochs
@@ -145,6 +154,7 @@ def prepare_task(method: str) -> ImageTask:
         model_name=model_name,
         recipe=recipe,
         runtime=runtime,
+        validation_fraction=validation_fraction,
         seed=common.SEED.value,
         output_dir=output,
         overwrite=common.OVERWRITE.value,
@@ -311,6 +321,7 @@ def finish_run(
                 "compile": task.runtime.compile,
                 "threads": torch.get_num_threads(),
             },
+            "validation_fraction": task.validation_fraction,
             "train_subset": common.TRAIN_SUBSET.value,
             "classes": list(task.data.class_names),
             "ood_skipped": task.ood_skipped,

@@ -2,7 +2,10 @@
 
 - ``ub``: Uncertainty Baselines' CIFAR recipe for WRN-28-10 (200 epochs, batch 512, SGD with
   Nesterov momentum 0.9, base rate 0.1 per 128 examples, x0.2 at epochs 60/120/160 after one
-  warm-up epoch, L2 2e-4 on the loss = weight decay 4e-4 in PyTorch's form, crop + flip).
+  warm-up epoch, L2 2e-4 on the loss = weight decay 4e-4 in PyTorch's form, crops shifted by at
+  most 2 pixels + flips, every training image used: no validation carve-out). MC dropout has
+  UB's dropout.py defaults: rate 0.1, base rate 0.05 per 128 examples, L2 3e-4 (weight decay
+  6e-4). Each fact's source line and every deviation: docs/fidelity/ub.md.
 - ``fast``: a short schedule for a GPU after Keller Jordan's airbench (the ``fast_cifar`` network
   with patch whitening, batch 1024, Nesterov momentum 0.85, the step size and weight decay of
   airbench's summed loss expressed for a mean loss, warm-up over 23% of training then a linear
@@ -17,15 +20,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from uqbench.training.classifier import Recipe
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """A named default: the network, its recipe, and method settings (MC dropout rate and
-    samples, ensemble size)."""
+    """A named default: the network, its recipe, method settings (MC dropout rate and samples,
+    ensemble size), the validation carve-out, and per-method changes to the recipe."""
 
     name: str
     model: str
@@ -34,6 +38,13 @@ class Protocol:
     mc_samples: int
     num_members: int
     description: str
+    validation_fraction: float = 0.1
+    method_recipes: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+
+    def recipe_for(self, method: str) -> Recipe:
+        """The recipe of ``method`` (e.g. ``image/dropout``): the protocol's, with the method's
+        own defaults where the source gives the method other ones."""
+        return self.recipe.with_overrides(**self.method_recipes.get(method, {}))
 
 
 PROTOCOLS = {
@@ -51,13 +62,16 @@ PROTOCOLS = {
             momentum=0.9,
             nesterov=True,
             weight_decay=4e-4,
-            crop_padding=4,
+            crop_padding=2,
             flip=True,
         ),
         dropout_rate=0.1,
         mc_samples=30,
         num_members=4,
         description="Uncertainty Baselines' WRN-28-10 CIFAR recipe (200 epochs)",
+        validation_fraction=0.0,
+        # dropout.py resets base_learning_rate to 0.05 (x 512 / 128) and l2 to 3e-4 (x 2).
+        method_recipes={"image/dropout": {"learning_rate": 0.2, "weight_decay": 6e-4}},
     ),
     "fast": Protocol(
         name="fast",
@@ -80,6 +94,7 @@ PROTOCOLS = {
         mc_samples=10,
         num_members=4,
         description="a short GPU schedule (fast_cifar, airbench-style, 24 epochs)",
+        validation_fraction=0.1,
     ),
     "cpu": Protocol(
         name="cpu",
@@ -101,6 +116,7 @@ PROTOCOLS = {
         mc_samples=30,
         num_members=4,
         description="small images on a CPU (LeNet-5, 100 epochs)",
+        validation_fraction=0.1,
     ),
 }
 

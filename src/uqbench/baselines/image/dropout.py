@@ -3,7 +3,9 @@
 Gal & Ghahramani (2016): dropout stays on at test time and the prediction is the mean of
 ``--mc_samples`` softmax outputs (Uncertainty Baselines' "MC Dropout (30)"); the samples count as
 members, so mutual information is an OOD score. Where each network puts its dropout layers is
-documented in ``uqbench.models`` (WRN: between the two convolutions of each block).
+documented in ``uqbench.models`` (WRN: after each block's first convolution, as Uncertainty
+Baselines). Under ``--protocol=ub`` the learning rate and weight decay are those of UB's
+``dropout.py`` (base rate 0.05 per 128 examples, L2 3e-4), not of its deterministic baseline.
 
     uqbench run image/dropout --dataset=digits --mc_samples=30
 """
