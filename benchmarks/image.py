@@ -148,7 +148,12 @@ def main() -> int:
     headers = ["method", *(c for c, _ in COLUMNS), "train", "train + eval", "ms/example"]
     sections, notes, targets = [], [], []
     start = time.perf_counter()
-    digits_flags = ["--protocol=cpu", "--device=cpu", "--holdout_classes=8,9", "--ood=uniform_noise"]
+    digits_flags = [
+        "--protocol=cpu",
+        "--device=cpu",
+        "--holdout_classes=8,9",
+        "--ood=uniform_noise",
+    ]
     rows, n = run_setting("digits", "digits", digits_flags + extra, methods, args.seeds, runs_dir)
     sections += [
         "## digits (scikit-learn 8x8), CPU protocol (LeNet-5, 100 epochs), held-out classes 8, 9",
