@@ -22,7 +22,13 @@ from uqbench.metrics.diversity import (
     predictive_entropy,
 )
 from uqbench.metrics.latency import ms_per_example
-from uqbench.metrics.ood import fpr_at_95_tpr, ood_aupr_in, ood_aupr_out, ood_auroc
+from uqbench.metrics.ood import (
+    fpr_at_95_tpr,
+    ood_aupr_in,
+    ood_aupr_out,
+    ood_auroc,
+    tnr_at_95_tpr,
+)
 from uqbench.metrics.ood_scores import (
     dempster_shafer,
     max_probability,
@@ -72,6 +78,7 @@ __all__ = [
     "regression_calibration_error",
     "risk_coverage_curve",
     "rmse",
+    "tnr_at_95_tpr",
 ]
 
 
