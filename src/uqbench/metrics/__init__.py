@@ -16,6 +16,8 @@ import inspect
 
 from uqbench.metrics.calibration import adaptive_ece, classwise_ece, ece
 from uqbench.metrics.diversity import (
+    average_kl,
+    cosine_similarity,
     disagreement,
     expected_entropy,
     mutual_information,
@@ -52,8 +54,10 @@ __all__ = [
     "accuracy_at_coverage",
     "adaptive_ece",
     "aurc",
+    "average_kl",
     "brier",
     "classwise_ece",
+    "cosine_similarity",
     "dempster_shafer",
     "disagreement",
     "ece",
