@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 
-from uqbench.metrics.calibration import adaptive_ece, classwise_ece, ece
+from uqbench.metrics.calibration import adaptive_ece, classwise_ece, ece, mce
 from uqbench.metrics.diversity import (
     average_kl,
     cosine_similarity,
@@ -67,6 +67,7 @@ __all__ = [
     "gaussian_nll",
     "interval_coverage",
     "max_probability",
+    "mce",
     "mixture_gaussian_nll",
     "mixture_mean_variance",
     "ms_per_example",
