@@ -47,12 +47,13 @@ from uqbench.metrics.regression import (
     rmse,
 )
 from uqbench.metrics.scoring import accuracy, brier, nll, nll_from_logits
-from uqbench.metrics.selective import accuracy_at_coverage, aurc, risk_coverage_curve
+from uqbench.metrics.selective import accuracy_at_coverage, augrc, aurc, risk_coverage_curve
 
 __all__ = [
     "accuracy",
     "accuracy_at_coverage",
     "adaptive_ece",
+    "augrc",
     "aurc",
     "average_kl",
     "brier",

@@ -104,10 +104,10 @@ def average_kl(member_probs: ArrayLike) -> float:
 
 
 def cosine_similarity(member_probs: ArrayLike) -> float:
-    """Mean over member pairs ``a < b`` and examples of the cosine similarity of their
-    probability vectors (over the class axis).
+    """Mean over member pairs and examples of the cosine similarity of their predictions.
 
-    ``(2 / (M (M - 1))) sum_{a < b} mean_i <p_ai, p_bi> / (||p_ai|| ||p_bi||)``: the
+    The cosine is taken between two members' probability vectors of one example (over the class
+    axis): ``(2 / (M (M - 1))) sum_{a < b} mean_i <p_ai, p_bi> / (||p_ai|| ||p_bi||)``: the
     ``cosine_similarity`` of robustness_metrics' ``AveragePairwiseDiversity`` (computed there by
     a function named ``cosine_distance`` that returns the similarity). 1 when the members
     agree; for probability vectors it lies in [0, 1]."""

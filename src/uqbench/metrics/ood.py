@@ -102,10 +102,9 @@ def fpr_at_95_tpr(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
 
 
 def tnr_at_95_tpr(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
-    """True-negative rate at 95% true-positive rate with OOD as the POSITIVE class (UB's
-    ``(1-fpr)@95tpr``); higher is better.
+    """UB's ``(1-fpr)@95tpr``: true-negative rate at 95% TPR, OOD the POSITIVE class.
 
-    Uncertainty Baselines (``baselines/cifar/ood_utils.py``, ``create_ood_metrics``) computes it
+    Higher is better. Uncertainty Baselines (``baselines/cifar/ood_utils.py``, ``create_ood_metrics``) computes it
     with ``tf.keras.metrics.SpecificityAtSensitivity(0.95, num_thresholds=100000)`` on labels
     ``1 = OOD`` and OOD scores ``u = 1 - max probability``: an example is flagged OOD when
     ``u > t``; at every threshold ``t`` sensitivity is the fraction of OOD examples flagged and
