@@ -3,7 +3,9 @@
 Conventions (DESIGN.md): NLL is the mean per example in nats, exact from logits
 (``nll_from_logits``), from probabilities with only an exact zero floored (``nll``); ECE uses
 15 equal-width bins on the top-label confidence; OOD detection treats in-distribution as the
-positive class with higher scores meaning more in-distribution; ensemble outputs have members on axis 0.
+positive class with higher scores meaning more in-distribution (``ood_aupr_out`` and
+``tnr_at_95_tpr`` take OOD as positive, as Uncertainty Baselines does); ensemble outputs have
+members on axis 0.
 
 ``__all__`` lists the metrics (``uqbench list metrics``). Helpers that are not metrics live in
 their modules: ``uqbench.metrics.ood_scores.{OOD_SCORES, ood_scores}`` (every OOD score the
