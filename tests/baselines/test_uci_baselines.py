@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from uqbench import baselines
 from uqbench.training.checkpoint import load_checkpoint
+from uqbench.training.rundir import SCHEMA_VERSION
 
 FAST = ["--dataset=gap1d", "--split=0,1", "--epochs=3", "--quiet"]
 
@@ -37,7 +38,11 @@ def test_baseline_writes_the_run_directory_contract(name, tmp_path):
         "summary.json",
     ]
     on_disk = json.loads((out / "summary.json").read_text())
-    assert on_disk["schema"] == 1 and on_disk["kind"] == "baseline" and on_disk["method"] == name
+    assert (
+        on_disk["schema"] == SCHEMA_VERSION
+        and on_disk["kind"] == "baseline"
+        and on_disk["method"] == name
+    )
     assert on_disk["dataset"]["name"] == "gap1d" and on_disk["split"] == [0, 1]
     for key in (
         "test/rmse",

@@ -90,6 +90,65 @@ def test_adaptive_ece_more_bins_than_examples_and_one_bin():
     assert M.adaptive_ece(probs, labels, num_bins=1) == pytest.approx(M.ece(probs, labels, 1))
 
 
+def test_adaptive_ece_ties_go_whole_to_one_bin():
+    # confidences 0.6, 0.7, 0.7, 0.9 with correct 0, 1, 0, 1; 2 bins: runs of sorted positions
+    # {1, 2} and {3, 4}, edge e_1 = c_(3) = 0.7, so both 0.7s go to the upper bin:
+    #   {0.6}: |0 - 0.6| = 0.6, weight 1/4;  {0.7, 0.7, 0.9}: |2/3 - 0.76667| = 0.1, weight 3/4
+    # -> 0.15 + 0.075 = 0.225, in every order of the examples
+    conf = np.array([0.7, 0.9, 0.6, 0.7])
+    correct = np.array([1, 1, 0, 0])
+    probs = np.c_[conf, 1 - conf]
+    labels = 1 - correct  # class 0 is the top label everywhere
+    for order in ([0, 1, 2, 3], [3, 1, 2, 0], [2, 0, 3, 1]):
+        assert M.adaptive_ece(probs[order], labels[order], num_bins=2) == pytest.approx(0.225)
+
+
+def test_adaptive_ece_constant_calibrated_predictor_is_zero_in_every_order():
+    # confidence 0.7 everywhere and 70 of 100 correct: perfectly calibrated. Splitting the tied
+    # examples into equal-mass groups by their stored order gave 0.09 to 0.48.
+    probs = np.tile([0.7, 0.3], (100, 1))
+    labels = np.r_[np.zeros(70, dtype=int), np.ones(30, dtype=int)]
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        assert M.adaptive_ece(probs, rng.permutation(labels)) == pytest.approx(0.0, abs=1e-12)
+    assert M.adaptive_ece(probs, np.sort(labels)) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 8])
+def test_adaptive_ece_is_invariant_under_permutation(decimals):
+    rng = np.random.default_rng(decimals)
+    probs = rng.dirichlet(np.ones(3), size=203)
+    probs[:, 0] = np.round(probs[:, 0], decimals)  # coarse values: many ties in the top label
+    probs[:, 1] = 1 - probs[:, 0] - probs[:, 2]
+    probs = np.clip(probs, 0, 1)
+    probs /= probs.sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 3, size=203)
+    expected = M.adaptive_ece(probs, labels)
+    for _ in range(5):
+        order = rng.permutation(203)
+        assert M.adaptive_ece(probs[order], labels[order]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mce_hand_case():
+    # confidences .8 (right), .7 (right), .6 (wrong), .95 (right)
+    probs = np.array([[0.2, 0.8], [0.7, 0.3], [0.6, 0.4], [0.05, 0.95]])
+    labels = np.array([1, 0, 1, 1])
+    # 15 bins: each example alone in its bin, gaps .2, .3, .6, .05 -> max .6 (ECE: the mean)
+    assert M.mce(probs, labels) == pytest.approx(0.6)
+    assert M.ece(probs, labels) == pytest.approx(0.2875)
+    # 2 bins: all four in (.5, 1]: |3/4 - 0.7625| = 0.0125, the empty bin (0, .5] is skipped
+    assert M.mce(probs, labels, num_bins=2) == pytest.approx(0.0125)
+
+
+def test_mce_small_bin_counts_fully():
+    # 9 examples at 0.95, all right (gap .05); one at 0.55, wrong (gap .55): ECE weights the
+    # lone example by 1/10, MCE takes its gap
+    probs = np.array([[0.95, 0.05]] * 9 + [[0.55, 0.45]])
+    labels = np.r_[np.zeros(9, dtype=int), 1]
+    assert M.mce(probs, labels) == pytest.approx(0.55)
+    assert M.ece(probs, labels) == pytest.approx(0.9 * 0.05 + 0.1 * 0.55)
+
+
 def test_classwise_ece_hand_case():
     # 2 bins (0, .5], (.5, 1]; per class, p_k against 1[y = k]:
     # class 0: p = .7 .2 .1 .4, y=k: 1 0 0 0

@@ -1,10 +1,11 @@
-"""Entropy decomposition and disagreement of ensembles (members on axis 0)."""
+"""Entropy decomposition and pairwise diversity of ensembles (members on axis 0)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cosine
 from scipy.stats import entropy
 
 import uqbench.metrics as M
@@ -68,7 +69,14 @@ def test_torch_and_numpy_agree():
 
 @pytest.mark.parametrize(
     "metric",
-    [M.predictive_entropy, M.expected_entropy, M.mutual_information, M.disagreement],
+    [
+        M.predictive_entropy,
+        M.expected_entropy,
+        M.mutual_information,
+        M.disagreement,
+        M.average_kl,
+        M.cosine_similarity,
+    ],
     ids=lambda f: f.__name__,
 )
 @pytest.mark.parametrize(
@@ -111,3 +119,63 @@ def test_per_example_outputs_are_float64_arrays():
         out = metric(probs)
         assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (6,)
     assert type(M.disagreement(probs)) is float
+
+
+# two members, two examples: example 0 differs, example 1 is shared
+P0 = np.array([[0.5, 0.5], [0.8, 0.2]])
+P1 = np.array([[0.25, 0.75], [0.8, 0.2]])
+
+
+def test_average_kl_hand_case_and_direction():
+    # KL(P0 || P1) on example 0: .5 ln(.5/.25) + .5 ln(.5/.75) = .5 ln(4/3); example 1: 0
+    assert M.average_kl(np.stack([P0, P1])) == pytest.approx(0.5 * 0.5 * np.log(4 / 3))
+    # the member of lower index is p (robustness_metrics' kl_divergence(probs_1, probs_2)):
+    # KL(P1 || P0) on example 0: .25 ln(.25/.5) + .75 ln(.75/.5)
+    expected = 0.5 * (0.25 * np.log(0.5) + 0.75 * np.log(1.5))
+    assert M.average_kl(np.stack([P1, P0])) == pytest.approx(expected)
+    assert expected != pytest.approx(0.25 * np.log(4 / 3))
+
+
+def test_cosine_similarity_hand_case():
+    # example 0: <(.5,.5), (.25,.75)> = .5, norms sqrt(.5) and sqrt(.625) -> 2 / sqrt(5);
+    # example 1: identical vectors -> 1
+    expected = (2 / np.sqrt(5) + 1) / 2
+    assert M.cosine_similarity(np.stack([P0, P1])) == pytest.approx(expected)
+    assert M.cosine_similarity(np.stack([P0, P0, P0])) == pytest.approx(1.0)
+
+
+def test_pairwise_diversity_averages_unordered_pairs():
+    # three members P0, P1, P1: pairs (0,1), (0,2), (1,2) -> (KL01 + KL01 + 0) / 3 (the code's
+    # itertools.combinations, not the M**2 average over ordered pairs of its docstring)
+    kl01 = 0.5 * 0.5 * np.log(4 / 3)
+    assert M.average_kl(np.stack([P0, P1, P1])) == pytest.approx(2 * kl01 / 3)
+    cos01 = (2 / np.sqrt(5) + 1) / 2
+    assert M.cosine_similarity(np.stack([P0, P1, P1])) == pytest.approx((2 * cos01 + 1) / 3)
+
+
+def test_pairwise_diversity_matches_scipy():
+    probs = random_members(4, 30, 5, 6)
+    pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
+    kl = np.mean([entropy(probs[a], probs[b], axis=-1).mean() for a, b in pairs])
+    cos = np.mean(
+        [[1 - cosine(u, v) for u, v in zip(probs[a], probs[b], strict=True)] for a, b in pairs]
+    )
+    assert M.average_kl(probs) == pytest.approx(kl, rel=1e-12)
+    assert M.cosine_similarity(probs) == pytest.approx(cos, rel=1e-12)
+    t = torch.from_numpy(probs)
+    assert M.average_kl(t) == M.average_kl(probs)
+    assert M.cosine_similarity(t) == M.cosine_similarity(probs)
+
+
+def test_average_kl_zero_probabilities():
+    # p = 0 contributes 0 (the limit): KL((1, 0) || (.5, .5)) = ln 2
+    probs = np.array([[[1.0, 0.0]], [[0.5, 0.5]]])
+    assert M.average_kl(probs) == pytest.approx(np.log(2))
+    # q = 0 where p > 0: infinite divergence
+    assert M.average_kl(probs[::-1]) == np.inf
+
+
+@pytest.mark.parametrize("metric", [M.average_kl, M.cosine_similarity], ids=lambda f: f.__name__)
+def test_pairwise_diversity_needs_two_members(metric):
+    with pytest.raises(ValueError, match="at least 2 members"):
+        metric(random_members(1, 3, 2, 7))

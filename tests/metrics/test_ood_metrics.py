@@ -14,11 +14,14 @@ def sklearn_reference(scores_in, scores_out):
     scores = np.r_[scores_in, scores_out]
     is_in = np.r_[np.ones(len(scores_in)), np.zeros(len(scores_out))]
     fpr, tpr, _ = roc_curve(is_in, scores, drop_intermediate=False)
+    # UB's (1-fpr)@95tpr: OOD positive, OOD score -score, best specificity with tpr >= 0.95
+    fpr_out, tpr_out, _ = roc_curve(1 - is_in, -scores)
     return {
         "auroc": roc_auc_score(is_in, scores),
         "aupr_in": average_precision_score(is_in, scores),
         "aupr_out": average_precision_score(1 - is_in, -scores),
         "fpr95": fpr[np.argmax(tpr >= 0.95)],
+        "tnr_at_95_tpr": np.max(1 - fpr_out[tpr_out >= 0.95]),
     }
 
 
@@ -28,6 +31,7 @@ def ours(scores_in, scores_out):
         "aupr_in": M.ood_aupr_in(scores_in, scores_out),
         "aupr_out": M.ood_aupr_out(scores_in, scores_out),
         "fpr95": M.fpr_at_95_tpr(scores_in, scores_out),
+        "tnr_at_95_tpr": M.tnr_at_95_tpr(scores_in, scores_out),
     }
 
 
@@ -82,6 +86,26 @@ def test_fpr95_hand_case():
     assert M.fpr_at_95_tpr(scores_in, [1.5, 2.0, 30.0, 0.0]) == pytest.approx(0.5)
 
 
+def test_tnr_at_95_tpr_hand_case_ood_positive():
+    # OOD is positive and flagged when its score is below the cut c. 20 OOD scores: 18 x 0.1,
+    # 0.65, 0.95. Catching 19/20 = 95% (>= 0.95 counts) needs c > 0.65; the best such c keeps
+    # the in-distribution scores >= 0.7: 0.9, 0.8, 0.7 of 5 -> 3/5.
+    scores_in = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    scores_out = np.r_[np.full(18, 0.1), 0.65, 0.95]
+    assert M.tnr_at_95_tpr(scores_in, scores_out) == pytest.approx(0.6)
+    # not 1 - FPR95 (in-distribution positive): keeping 5/5 in-distribution needs t = 0.5,
+    # which accepts 0.65 and 0.95 -> fpr95 = 2/20, 1 - fpr95 = 0.9
+    assert M.fpr_at_95_tpr(scores_in, scores_out) == pytest.approx(0.1)
+    # an OOD score tied with an in-distribution one is flagged with it: OOD 18 x 0.1, 0.7,
+    # 0.95 -> c > 0.7, which flags the in-distribution 0.7 too: 0.9, 0.8 kept -> 2/5
+    scores_out = np.r_[np.full(18, 0.1), 0.7, 0.95]
+    assert M.tnr_at_95_tpr(scores_in, scores_out) == pytest.approx(0.4)
+    # 19 OOD examples: 18/19 = 94.7% is not enough, so all 19 must be caught (c > 0.95)
+    assert M.tnr_at_95_tpr(scores_in, np.r_[np.full(18, 0.1), 0.95]) == 0.0
+    # perfect separation: every OOD score below every in-distribution score
+    assert M.tnr_at_95_tpr(scores_in, np.full(20, 0.1)) == 1.0
+
+
 def test_in_distribution_is_the_positive_class():
     # swapping the roles turns AUROC into 1 - AUROC and swaps aupr_in with aupr_out
     scores_in, scores_out = CASES["continuous"]
@@ -102,7 +126,7 @@ def test_torch_and_numpy_agree():
 
 @pytest.mark.parametrize(
     "metric",
-    [M.ood_auroc, M.ood_aupr_in, M.ood_aupr_out, M.fpr_at_95_tpr],
+    [M.ood_auroc, M.ood_aupr_in, M.ood_aupr_out, M.fpr_at_95_tpr, M.tnr_at_95_tpr],
     ids=lambda f: f.__name__,
 )
 @pytest.mark.parametrize(

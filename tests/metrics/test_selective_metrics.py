@@ -171,3 +171,38 @@ def test_bad_selective_inputs_raise_with_shapes():
         M.aurc(probs, labels, confidence=[[0.1, 0.2, 0.3]])
     with pytest.raises(ValueError, match="coverage must be a number"):
         M.accuracy_at_coverage(probs, labels, coverage=float("nan"))
+
+
+def test_augrc_four_examples_without_ties():
+    # confidences 0.9, 0.8, 0.7, 0.6 with correct 1, 0, 1, 0: errors among the k most
+    # confident 0, 1, 1, 2, each over all N = 4 -> AUGRC = (0 + 1 + 1 + 2) / 4 / 4 = 0.25
+    # (AURC divides by k instead: 1/3)
+    probs, labels = binary([0.7, 0.9, 0.6, 0.8], [1, 1, 0, 0])
+    assert M.augrc(probs, labels) == pytest.approx(0.25)
+    assert M.aurc(probs, labels) == pytest.approx(1 / 3)
+
+
+def test_augrc_ties_follow_aurc_convention():
+    # confidences 0.9, 0.7, 0.7, 0.6 with correct 1, 0, 1, 1: accepting {0.9} -> (1/4, 0 / 4),
+    # both 0.7 -> (3/4, 1 / 4), all -> (1, 1 / 4):
+    # AUGRC = 1/4 * 0 + 2/4 * 1/4 + 1/4 * 1/4 = 3/16, in either order of the tied pair
+    # (breaking the tie by storage order would give 3/16 or 2/16)
+    probs, labels = binary([0.9, 0.7, 0.7, 0.6], [1, 0, 1, 1])
+    assert M.augrc(probs, labels) == pytest.approx(3 / 16)
+    swapped, swapped_labels = binary([0.9, 0.7, 0.7, 0.6], [1, 1, 0, 1])
+    assert M.augrc(swapped, swapped_labels) == pytest.approx(3 / 16)
+    # all tied: one step to full coverage at the error rate
+    probs, labels = binary([0.8] * 5, [1, 0, 1, 1, 0])
+    assert M.augrc(probs, labels) == pytest.approx(0.4)
+
+
+def test_augrc_matches_its_definition_without_ties():
+    rng = np.random.default_rng(11)
+    probs = rng.dirichlet(np.ones(4), size=57)
+    labels = rng.integers(0, 4, size=57)
+    errors = (probs.argmax(axis=1) != labels)[np.argsort(-probs.max(axis=1))]
+    expected = np.mean(np.cumsum(errors) / 57)
+    assert M.augrc(probs, labels) == pytest.approx(expected, rel=1e-12)
+    # a perfect ranking (every error below every correct example) still pays for its errors
+    probs, labels = binary([0.9, 0.8, 0.7, 0.6], [1, 1, 0, 0])
+    assert M.augrc(probs, labels) == pytest.approx((0 + 0 + 1 + 2) / 16)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 
 from uqbench.training.divergence import DivergedError
 from uqbench.training.evaluation import collect, evaluate
@@ -117,6 +117,55 @@ def test_metrics_match_references_and_the_run_directory_is_complete(tmp_path):
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["method"] == "mine" and on_disk["dataset"]["root"] == "fake"
     assert on_disk["ood_sets"] == {"other": "test OOD set"}
+    assert on_disk["schema"] == 2
+    # UB's (1-fpr)@95tpr: OOD positive, ranked by 1 - max probability (as -max probability),
+    # against scikit-learn
+    fpr, tpr, _ = roc_curve(1 - truth, -scores.astype(np.float32))
+    assert m["ood/other/tnr_at_95_tpr"] == pytest.approx(np.max(1 - fpr[tpr >= 0.95]))
+    assert {"test/mce", "test/augrc", "ood/other/entropy/tnr_at_95_tpr"} <= set(m)
+    assert m["test/mce"] >= m["test/ece"] and 0 <= m["test/augrc"] <= m["test/aurc"]
+    # two identical members: no diversity
+    assert m["test/diversity/disagreement"] == 0.0
+    assert m["test/diversity/average_kl"] == pytest.approx(0.0, abs=1e-12)
+    assert m["test/diversity/cosine_similarity"] == pytest.approx(1.0)
+
+
+def test_diversity_is_written_for_two_or_more_members():
+    # members (1, 0) and (.5, .5) on every example of class 0: they agree on the top label
+    # (argmax of (.5, .5) is class 0), KL((1, 0) || (.5, .5)) = ln 2, cosine 1 / sqrt(2)
+    members = torch.tensor([[[1.0, 0.0]], [[0.5, 0.5]]]).expand(2, 8, 2)
+    data = FakeImages(_images(8, 0), torch.zeros(8, dtype=torch.long))
+    summary = evaluate(
+        lambda images: {
+            "probs": members.mean(0)[: len(images)],
+            "member_probs": members[:, : len(images)],
+        },
+        _TwoClasses(data.x_test, data.y_test),
+        measure_latency=False,
+        quiet=True,
+    )
+    m = summary["metrics"]
+    assert m["test/diversity/disagreement"] == 0.0
+    assert m["test/diversity/average_kl"] == pytest.approx(np.log(2))
+    assert m["test/diversity/cosine_similarity"] == pytest.approx(1 / np.sqrt(2))
+    # one member: nothing to compare, no diversity keys
+    summary = evaluate(
+        lambda images: {
+            "probs": members[0, : len(images)],
+            "member_probs": members[:1, : len(images)],
+        },
+        _TwoClasses(data.x_test, data.y_test),
+        measure_latency=False,
+        quiet=True,
+    )
+    assert not any("diversity" in key for key in summary["metrics"])
+
+
+@dataclass
+class _TwoClasses(FakeImages):
+    @property
+    def num_classes(self) -> int:
+        return 2
 
 
 def test_plain_probabilities_are_enough(tmp_path):

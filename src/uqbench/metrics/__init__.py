@@ -3,7 +3,9 @@
 Conventions (DESIGN.md): NLL is the mean per example in nats, exact from logits
 (``nll_from_logits``), from probabilities with only an exact zero floored (``nll``); ECE uses
 15 equal-width bins on the top-label confidence; OOD detection treats in-distribution as the
-positive class with higher scores meaning more in-distribution; ensemble outputs have members on axis 0.
+positive class with higher scores meaning more in-distribution (``ood_aupr_out`` and
+``tnr_at_95_tpr`` take OOD as positive, as Uncertainty Baselines does); ensemble outputs have
+members on axis 0.
 
 ``__all__`` lists the metrics (``uqbench list metrics``). Helpers that are not metrics live in
 their modules: ``uqbench.metrics.ood_scores.{OOD_SCORES, ood_scores}`` (every OOD score the
@@ -14,15 +16,23 @@ from __future__ import annotations
 
 import inspect
 
-from uqbench.metrics.calibration import adaptive_ece, classwise_ece, ece
+from uqbench.metrics.calibration import adaptive_ece, classwise_ece, ece, mce
 from uqbench.metrics.diversity import (
+    average_kl,
+    cosine_similarity,
     disagreement,
     expected_entropy,
     mutual_information,
     predictive_entropy,
 )
 from uqbench.metrics.latency import ms_per_example
-from uqbench.metrics.ood import fpr_at_95_tpr, ood_aupr_in, ood_aupr_out, ood_auroc
+from uqbench.metrics.ood import (
+    fpr_at_95_tpr,
+    ood_aupr_in,
+    ood_aupr_out,
+    ood_auroc,
+    tnr_at_95_tpr,
+)
 from uqbench.metrics.ood_scores import (
     dempster_shafer,
     max_probability,
@@ -39,15 +49,18 @@ from uqbench.metrics.regression import (
     rmse,
 )
 from uqbench.metrics.scoring import accuracy, brier, nll, nll_from_logits
-from uqbench.metrics.selective import accuracy_at_coverage, aurc, risk_coverage_curve
+from uqbench.metrics.selective import accuracy_at_coverage, augrc, aurc, risk_coverage_curve
 
 __all__ = [
     "accuracy",
     "accuracy_at_coverage",
     "adaptive_ece",
+    "augrc",
     "aurc",
+    "average_kl",
     "brier",
     "classwise_ece",
+    "cosine_similarity",
     "dempster_shafer",
     "disagreement",
     "ece",
@@ -57,6 +70,7 @@ __all__ = [
     "gaussian_nll",
     "interval_coverage",
     "max_probability",
+    "mce",
     "mixture_gaussian_nll",
     "mixture_mean_variance",
     "ms_per_example",
@@ -72,6 +86,7 @@ __all__ = [
     "regression_calibration_error",
     "risk_coverage_curve",
     "rmse",
+    "tnr_at_95_tpr",
 ]
 
 

@@ -5,6 +5,12 @@ in-distribution" (e.g. the max probability, or minus the entropy). ``scores_in``
 of in-distribution test examples, ``scores_out`` those of OOD examples; both 1-D, non-empty,
 no NaN (infinities are allowed). Ties are handled as scikit-learn does: all examples with one
 score are accepted or rejected together.
+
+Two functions take OOD as the positive class, as Uncertainty Baselines does (its CIFAR baselines
+label OOD examples 1 and score them ``1 - max probability``, ``baselines/cifar/ood_utils.py``):
+``ood_aupr_out`` (average precision, not UB's interpolated AUPR; see its docstring) and
+``tnr_at_95_tpr`` (UB's ``(1-fpr)@95tpr``). ``fpr_at_95_tpr`` is ours, in-distribution positive.
+Two conventions, two names.
 """
 
 from __future__ import annotations
@@ -62,10 +68,17 @@ def ood_aupr_in(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
 
 
 def ood_aupr_out(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
-    """Average precision with OOD as the positive class (what Uncertainty Baselines calls AUPR).
+    """Average precision with OOD as the positive class (scikit-learn's, not UB's AUPR).
 
-    The same step-wise average precision as ``ood_aupr_in``, with the roles swapped: the OOD
-    examples are the positives and are ranked by ``-score``."""
+    The same step-wise average precision as ``ood_aupr_in`` with the roles swapped: the OOD
+    examples are the positives, ranked by ``-score``, and the result is ``sum_n (R_n - R_{n-1})
+    P_n`` over the distinct thresholds, i.e. ``sklearn.metrics.average_precision_score(is_ood,
+    -score)``. Uncertainty Baselines' ``ood/<set>_auprc`` takes the same positive class but is a
+    different number: ``tf.keras.metrics.AUC(curve='PR', num_thresholds=100000)``
+    (``baselines/cifar/ood_utils.py``), whose default ``summation_method='interpolation'``
+    integrates precision between 100000 evenly spaced thresholds in [0, 1] with the
+    Davis & Goadrich (2006) interpolation (TP and TP + FP linear between thresholds). The two
+    agree closely on large sets, not exactly; compare them as different metrics."""
     scores_in, scores_out = _scores(scores_in, scores_out)
     return _average_precision(-scores_out, -scores_in)
 
@@ -86,3 +99,29 @@ def fpr_at_95_tpr(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
         keep += 1
     threshold = np.sort(scores_in)[::-1][keep - 1]
     return float(np.mean(scores_out >= threshold))
+
+
+def tnr_at_95_tpr(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
+    """UB's ``(1-fpr)@95tpr``: true-negative rate at 95% TPR, OOD the POSITIVE class.
+
+    Higher is better. Uncertainty Baselines (``baselines/cifar/ood_utils.py``, ``create_ood_metrics``) computes it
+    with ``tf.keras.metrics.SpecificityAtSensitivity(0.95, num_thresholds=100000)`` on labels
+    ``1 = OOD`` and OOD scores ``u = 1 - max probability``: an example is flagged OOD when
+    ``u > t``; at every threshold ``t`` sensitivity is the fraction of OOD examples flagged and
+    specificity the fraction of in-distribution examples not flagged, and the result is the
+    LARGEST specificity among the thresholds whose sensitivity is ``>= 0.95`` (Keras'
+    ``_find_max_under_constraint``: no interpolation, no nearest-threshold rule). Here ``u =
+    -score`` and the thresholds are every distinct score (so tied examples are flagged
+    together), which gives every operating point a threshold can give:
+
+    ``max over c of mean(scores_in >= c)  subject to  mean(scores_out < c) >= 0.95``.
+
+    Keras instead evaluates a fixed grid of thresholds ``0, 1/99999, ..., 1``; on the max
+    probability the two differ only where distinct scores lie within 1e-5 of each other. With
+    OOD positive this is not ``1 - fpr_at_95_tpr``: that one keeps 95% of the in-distribution
+    examples, this one catches 95% of the OOD examples."""
+    scores_in, scores_out = _scores(scores_in, scores_out)
+    # OOD positive, ranked by -score; (tpr, fpr) at every distinct threshold, from (0, 0).
+    tpr, fpr = _roc(-scores_out, -scores_in)
+    # Flagging everything (the last point) always reaches tpr = 1, so the set is never empty.
+    return float(np.max(1.0 - fpr[tpr >= 0.95]))

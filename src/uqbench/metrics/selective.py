@@ -65,6 +65,28 @@ def aurc(probs: ArrayLike, labels: ArrayLike, confidence: ArrayLike | None = Non
     return float(np.sum(steps * risk))
 
 
+def augrc(probs: ArrayLike, labels: ArrayLike, confidence: ArrayLike | None = None) -> float:
+    """Area under the generalized risk-coverage curve (AUGRC); lower is better.
+
+    Traub et al. 2024, "Overcoming Common Flaws in the Evaluation of Selective Classification
+    Systems": the generalized risk at a coverage counts the errors among the accepted examples
+    over ALL N examples (the probability of an undetected failure), not over the accepted ones
+    as AURC's selective risk does. With the tie convention of ``aurc`` (tied examples are
+    accepted together; the curve is a right-continuous step function), over the points
+    ``(c_j, E_j)`` of the distinct confidences, highest first, where ``E_j`` counts the errors
+    among the examples with confidence ``>= t_j`` and ``c_0 = 0``:
+
+    ``AUGRC = sum_j (c_j - c_{j-1}) E_j / N``.
+
+    Without ties this is ``(1/N) sum_{k=1..N} (errors among the k most confident) / N``. (A
+    trapezoidal rule through ``(0, 0)`` would give ``error_rate / (2N)`` less without ties.)"""
+    coverage, risk = risk_coverage_curve(probs, labels, confidence)
+    # selective risk x accepted fraction = errors among the accepted / N
+    generalized_risk = risk * coverage
+    steps = np.diff(np.r_[0.0, coverage])
+    return float(np.sum(steps * generalized_risk))
+
+
 def accuracy_at_coverage(
     probs: ArrayLike, labels: ArrayLike, coverage: float = 0.9, confidence: ArrayLike | None = None
 ) -> float:

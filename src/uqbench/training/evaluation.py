@@ -2,17 +2,21 @@
 
 ``evaluate(predict_fn, dataset, ood=...)`` runs ``predict_fn`` (uint8 images on the device ->
 class probabilities) over the test set and each OOD set, computes prediction quality (accuracy,
-NLL, Brier), calibration (ECE, adaptive and classwise ECE), selective prediction (AURC,
-accuracy at 90% coverage), OOD detection for every score the outputs allow (max probability,
-entropy, Dempster-Shafer from logits, mutual information from members) and cost (latency after
-warm-up with device synchronisation, parameters, peak memory), and writes the run-directory
-contract of DESIGN.md. Our baselines use it, and so can a researcher's own method.
+NLL, Brier), calibration (ECE, MCE, adaptive and classwise ECE), selective prediction (AURC,
+AUGRC, accuracy at 90% coverage), the members' diversity where the method has members
+(disagreement, average KL, cosine similarity, as robustness_metrics' AveragePairwiseDiversity),
+OOD detection for every score the outputs allow (max probability, entropy, Dempster-Shafer from
+logits, mutual information from members) and cost (latency after warm-up with device
+synchronisation, parameters, peak memory), and writes the run-directory contract of DESIGN.md. Our baselines use it, and so can a researcher's own method.
 
 Conventions: NLL is the mean per example in nats, exact from the logits (or the
 log-probabilities an ensemble computes in log space) where the method gives them, else from the
 probabilities with only an exact zero floored (``uqbench.metrics.nll``); ECE uses 15
-equal-width bins on the top label; OOD detection treats in-distribution as positive, ``ood/<set>/auroc`` (and ``aupr_in``,
-``aupr_out``, ``fpr95``) use the max probability and ``ood/<set>/<score>/...`` the other scores.
+equal-width bins on the top label; OOD detection treats in-distribution as positive
+(``auroc``, ``aupr_in``, ``fpr95``) except ``aupr_out`` (average precision) and
+``tnr_at_95_tpr`` (Uncertainty Baselines' ``(1-fpr)@95tpr``), which take OOD as positive;
+``ood/<set>/<metric>`` uses the max probability and ``ood/<set>/<score>/<metric>`` the other
+scores.
 """
 
 from __future__ import annotations
@@ -185,9 +189,11 @@ def classification_metrics(
         f"{prefix}/nll": nll(probs, labels, log_probs),
         f"{prefix}/brier": metrics.brier(probs, labels),
         f"{prefix}/ece": metrics.ece(probs, labels),
+        f"{prefix}/mce": metrics.mce(probs, labels),
         f"{prefix}/adaptive_ece": metrics.adaptive_ece(probs, labels),
         f"{prefix}/classwise_ece": metrics.classwise_ece(probs, labels),
         f"{prefix}/aurc": metrics.aurc(probs, labels),
+        f"{prefix}/augrc": metrics.augrc(probs, labels),
         f"{prefix}/accuracy_at_90": metrics.accuracy_at_coverage(probs, labels, COVERAGE),
     }
 
@@ -195,7 +201,8 @@ def classification_metrics(
 def ood_metrics(
     scores_in: Mapping[str, np.ndarray], scores_out: Mapping[str, np.ndarray], name: str
 ) -> dict[str, float]:
-    """AUROC, AUPR (in and out) and FPR95 of every score, for OOD set ``name``."""
+    """AUROC, AUPR (in and out), FPR95 and UB's TNR at 95% TPR of every score, for OOD set
+    ``name``."""
     out = {}
     for score in scores_in:
         if score not in scores_out:
@@ -206,7 +213,20 @@ def ood_metrics(
         out[f"{prefix}/aupr_in"] = metrics.ood_aupr_in(a, b)
         out[f"{prefix}/aupr_out"] = metrics.ood_aupr_out(a, b)
         out[f"{prefix}/fpr95"] = metrics.fpr_at_95_tpr(a, b)
+        out[f"{prefix}/tnr_at_95_tpr"] = metrics.tnr_at_95_tpr(a, b)
     return out
+
+
+def diversity_metrics(member_probs: np.ndarray, prefix: str = "test") -> dict[str, float]:
+    """The members' pairwise diversity, ``<prefix>/diversity/{disagreement, average_kl,
+    cosine_similarity}``, from ``member_probs`` ``(M, N, K)``; empty for fewer than 2 members."""
+    if member_probs.shape[0] < 2:
+        return {}
+    return {
+        f"{prefix}/diversity/disagreement": metrics.disagreement(member_probs),
+        f"{prefix}/diversity/average_kl": metrics.average_kl(member_probs),
+        f"{prefix}/diversity/cosine_similarity": metrics.cosine_similarity(member_probs),
+    }
 
 
 def _safe_name(name: str) -> str:
@@ -240,7 +260,8 @@ def evaluate(
     probabilities ``(B, K)`` (float32 or float64), or a dict with ``probs`` and optionally
     ``logits`` ``(B, K)`` (adds the Dempster-Shafer OOD score; NLL is then exact from them),
     ``log_probs`` ``(B, K)`` (the log of ``probs`` computed in log space; NLL from them) and
-    ``member_probs`` ``(M, B, K)`` (adds mutual information). Non-finite outputs are an error
+    ``member_probs`` ``(M, B, K)`` (adds mutual information and, for 2 or more members, the
+    diversity metrics). Non-finite outputs are an error
     (:class:`~uqbench.training.divergence.DivergedError`). ``dataset`` is an image set from
     ``uqbench.data.get_images`` (``x_test``, ``y_test``, ``name``, ``source``, ``data_hash``);
     ``ood`` holds OOD sets (``name``, ``images``, ``description``) from ``uqbench.data.ood``.
@@ -278,6 +299,8 @@ def evaluate(
             f"{dataset.num_classes}"
         )
     results = classification_metrics(test.probs, labels, log_probs=test.log_probabilities())
+    if test.member_probs is not None:
+        results.update(diversity_metrics(test.member_probs))
     scores_in = test.scores()
     ood_predictions: dict[str, Predictions] = {}
     for ood_set in ood:

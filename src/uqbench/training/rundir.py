@@ -22,7 +22,7 @@ import torch
 from uqbench.training.checkpoint import save_checkpoint
 from uqbench.training.environment import git_commit, versions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: test/mce, test/augrc, test/diversity/*, ood/.../tnr_at_95_tpr
 
 
 class RunDirectoryError(ValueError):
@@ -163,7 +163,7 @@ def build_summary(
     peak_memory_mb: float,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` record of DESIGN.md's run-directory contract (schema version 1)."""
+    """The ``summary.json`` record of DESIGN.md's run-directory contract (schema version :data:`SCHEMA_VERSION`)."""
     summary: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "kind": kind,
