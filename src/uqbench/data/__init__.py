@@ -10,7 +10,8 @@ regression files, scikit-learn's bundled sets, synthetic data and image sets.
     d.x_train, d.y_train  # uint8 (N, C, H, W) and int64 tensors; d.mean / d.std per channel
 
 See ``registry.get`` and ``splits`` for the conventions, ``images`` for image sets, ``ood`` for
-out-of-distribution sets and ``augment`` for augmentation on the device. The image parts need
+out-of-distribution sets, ``shift`` for the CIFAR-10-C corruptions (``from uqbench.data import
+shift``) and ``augment`` for augmentation on the device. The image parts need
 torch, so they are imported on first use: ``import uqbench.data`` stays quick.
 """
 
