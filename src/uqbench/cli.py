@@ -12,7 +12,7 @@ import uqbench
 USAGE = """usage: uqbench <command> [...]
 
 commands:
-  list [datasets|baselines|models|metrics]
+  list [datasets|baselines|models|metrics|corruptions]
                                       what is available, one line each
   run <baseline> [--flags]            run a baseline, e.g.
                                       uqbench run uci/ensemble --dataset=boston --split=all
@@ -54,6 +54,12 @@ def _print_list(what: str) -> None:
         print("metrics (uqbench.metrics):")
         for name, description in metrics.describe():
             print(f"  {name:<28} {description}")
+    if what in ("all", "corruptions"):
+        from uqbench.data import shift
+
+        print("corruptions (--corruptions, severities 1-5; uqbench.data.shift):")
+        for name in shift.CORRUPTIONS:
+            print(f"  {name}")
 
 
 def _eval(argv: Sequence[str]) -> None:
@@ -81,7 +87,26 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch_size", type=int, default=1000)
+    parser.add_argument(
+        "--corruptions",
+        default="",
+        help="CIFAR-10-C corruptions to evaluate: all, or names separated by commas "
+        "(uqbench list corruptions); default none",
+    )
+    parser.add_argument("--corruption_severities", default="1,2,3,4,5", help="default 1,2,3,4,5")
+    parser.add_argument(
+        "--corruption_images",
+        type=int,
+        default=1000,
+        help="test images to corrupt (a class-stratified subset, the same for every method); "
+        "0 for all; default 1000",
+    )
+    parser.add_argument(
+        "--cifar10c_dir", default=None, help="read corrupted images from a CIFAR-10-C folder"
+    )
     args = parser.parse_args(argv)
+    if args.corruption_images < 0:
+        raise ValueError("--corruption_images must be >= 0 (0: every test image)")
     reevaluate(
         args.run_dir,
         dataset=args.dataset,
@@ -91,6 +116,10 @@ def _eval(argv: Sequence[str]) -> None:
         overwrite=args.overwrite,
         device=args.device,
         batch_size=args.batch_size,
+        corruptions=args.corruptions,
+        corruption_severities=args.corruption_severities,
+        corruption_images=args.corruption_images or None,
+        cifar10c_dir=args.cifar10c_dir,
     )
 
 
@@ -258,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "what",
                 nargs="?",
                 default="all",
-                choices=["all", "datasets", "baselines", "models", "metrics"],
+                choices=["all", "datasets", "baselines", "models", "metrics", "corruptions"],
             )
             _print_list(parser.parse_args(rest).what)
         elif command == "run":

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from uqbench import metrics
+from uqbench.data.corrupted import CorruptionSuite
 from uqbench.metrics.latency import latency_record
 from uqbench.metrics.ood_scores import ood_scores
 from uqbench.training.divergence import DivergedError
@@ -252,6 +253,7 @@ def evaluate(
     extra: Mapping[str, Any] | None = None,
     measure_latency: bool = True,
     latency: Mapping[str, Any] | None = None,
+    corrupted: CorruptionSuite | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a classifier on ``dataset``'s test split and ``ood`` sets; returns the summary.
@@ -269,6 +271,9 @@ def evaluate(
     ``summary.json``, ``history.jsonl``, ``predictions/test.npz`` and
     ``predictions/ood_<set>.npz``, and ``checkpoint.safetensors`` when ``checkpoint=(tensors,
     metadata)`` is given); an existing non-empty directory is refused unless ``overwrite``.
+    ``corrupted`` (a :class:`~uqbench.data.corrupted.CorruptionSuite`) adds accuracy, NLL and
+    ECE under each corruption and severity, aggregated as Uncertainty Baselines does
+    (``uqbench.training.robustness``), and ``predictions/corrupted_<type>_<severity>.npz``.
     ``latency`` takes a record already measured by ``uqbench.metrics.latency.latency_record``
     (e.g. for a latency constraint) instead of measuring again. An evaluation that runs longer
     than :data:`EVALUATION_DELAY` seconds reports progress on stderr (images predicted, the
@@ -286,6 +291,7 @@ def evaluate(
     progress = evaluation_progress(
         dataset.x_test.shape[0]
         + sum(s.images.shape[0] for s in ood)
+        + (corrupted.num_images if corrupted is not None else 0)
         + ((LATENCY_WARMUP + LATENCY_REPEATS) * sample_size if timed else 0),
         f"evaluating {method} on {dataset.name}",
         quiet,
@@ -313,6 +319,14 @@ def evaluate(
             label=f"OOD set {ood_set.name}",
         )
         results.update(ood_metrics(scores_in, ood_predictions[ood_set.name].scores(), ood_set.name))
+    corrupted_predictions: dict[str, tuple[Predictions, np.ndarray]] = {}
+    if corrupted is not None and len(corrupted):
+        from uqbench.training.robustness import evaluate_corrupted  # it builds on this module
+
+        values, corrupted_predictions = evaluate_corrupted(
+            predict_fn, corrupted, target, batch_size, progress=progress
+        )
+        results.update(values)
     eval_seconds = time.perf_counter() - start
     if latency is not None:
         latency = dict(latency)
@@ -354,6 +368,7 @@ def evaluate(
         peak_memory_mb=results["cost/peak_memory_mb"],
         extra={
             "ood_sets": {s.name: s.description for s in ood},
+            **({"corruptions": corrupted.describe()} if corrupted is not None else {}),
             **({"latency": latency} if latency else {}),
             **dict(extra or {}),
         },
@@ -367,6 +382,7 @@ def evaluate(
             labels,
             scores_in,
             ood_predictions,
+            corrupted_predictions,
             history,
             flag_lines,
             checkpoint,
@@ -384,6 +400,7 @@ def _write(
     labels: np.ndarray,
     scores_in: Mapping[str, np.ndarray],
     ood_predictions: Mapping[str, Predictions],
+    corrupted_predictions: Mapping[str, tuple[Predictions, np.ndarray]],
     history: Sequence[Mapping[str, Any]],
     flag_lines: Sequence[str] | None,
     checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None,
@@ -407,6 +424,8 @@ def _write(
                 **predictions.arrays(),
                 **{f"score_{k}": v for k, v in predictions.scores().items()},
             )
+        for name, (predictions, set_labels) in corrupted_predictions.items():
+            run.save_predictions(f"corrupted_{name}", labels=set_labels, **predictions.arrays())
         if checkpoint is not None:
             run.save_checkpoint(*checkpoint)
         run.write_summary(summary)
@@ -414,7 +433,8 @@ def _write(
 
 
 def result_table(summary: Mapping[str, Any]) -> str:
-    """Test metrics and, per OOD set, the max-probability AUROC / FPR95, as a text table."""
+    """Test metrics, per OOD set the max-probability AUROC / FPR95, and the mean corrupted
+    accuracy / NLL / ECE, as a text table."""
     values = summary["metrics"]
     rows = [
         [key.split("/", 1)[1], f"{values[key]:.4f}"]
@@ -431,6 +451,9 @@ def result_table(summary: Mapping[str, Any]) -> str:
         for key in (f"ood/{name}/auroc", f"ood/{name}/fpr95"):
             if key in values:
                 rows.append([key, f"{values[key]:.4f}"])
+    for key in ("corrupted/mean/accuracy", "corrupted/mean/nll", "corrupted/mean/ece"):
+        if key in values:
+            rows.append([key, f"{values[key]:.4f}"])
     if "cost/ms_per_example" in values:
         rows.append(["ms per example", f"{values['cost/ms_per_example']:.4f}"])
     if "train_seconds" in summary.get("timings", {}):

@@ -137,6 +137,27 @@ OOD = flags.DEFINE_list(
     "OOD sets to evaluate: uniform_noise, gaussian_noise, pairs (the named pairs whose files exist, "
     "e.g. cifar10 -> svhn, cifar100), a data set name or a path to an image set.",
 )
+CORRUPTIONS = flags.DEFINE_list(
+    "corruptions",
+    [],
+    "CIFAR-10-C corruptions to evaluate: all, or names such as gaussian_noise,fog (uqbench list "
+    "corruptions); writes corrupted/<type>/<severity>/{accuracy,nll,ece} and UB's means.",
+)
+CORRUPTION_SEVERITIES = flags.DEFINE_list(
+    "corruption_severities", ["1", "2", "3", "4", "5"], "Corruption severities (1 to 5)."
+)
+CORRUPTION_IMAGES = flags.DEFINE_integer(
+    "corruption_images",
+    1000,
+    "Corrupt this many test images (a class-stratified subset fixed by seed 0, the same for "
+    "every method); 0 for the whole test set.",
+)
+CIFAR10C_DIR = flags.DEFINE_string(
+    "cifar10c_dir",
+    None,
+    "A CIFAR-10-C folder (<type>.npy, labels.npy): read the corrupted images from it instead of "
+    "corrupting the test set here (needs the official CIFAR-10 test order).",
+)
 HOLDOUT_CLASSES = flags.DEFINE_list(
     "holdout_classes",
     [],
@@ -176,6 +197,10 @@ IMAGE_FLAGS = (
     TRAIN_SUBSET,
     OOD,
     HOLDOUT_CLASSES,
+    CORRUPTIONS,
+    CORRUPTION_SEVERITIES,
+    CORRUPTION_IMAGES,
+    CIFAR10C_DIR,
     TEMPERATURE_SCALING,
     DEVICE,
     PRECISION,

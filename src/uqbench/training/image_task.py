@@ -23,6 +23,7 @@ from torch import nn
 from uqbench import data, metrics, models
 from uqbench.data import augment
 from uqbench.data import ood as ood_sets
+from uqbench.data.corrupted import CorruptionSuite, resolve_corruptions, resolve_severities
 from uqbench.data.images import channel_stats
 from uqbench.layers.temperature import fit_temperature
 from uqbench.training import flags as common
@@ -54,6 +55,7 @@ class ImageTask:
     output_dir: Path
     overwrite: bool
     quiet: bool
+    corrupted: CorruptionSuite | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def build_model(self, dropout_rate: float = 0.0, seed_offset: int = 0) -> nn.Module:
@@ -160,14 +162,40 @@ def prepare_task(method: str) -> ImageTask:
         overwrite=common.OVERWRITE.value,
         quiet=common.QUIET.value,
     )
+    task.corrupted = corruption_suite(task.data)
     task.log(
         f"{method}: {dataset.name} ({dataset.x_train.shape[0]} train, {dataset.x_val.shape[0]} "
         f"validation, {dataset.x_test.shape[0]} test, {dataset.num_classes} classes), "
         f"{model_name}, protocol {protocol.name}, {recipe.epochs} epochs, {device} "
         f"({runtime.precision}); OOD: {', '.join(s.name for s in ood) or 'none'}"
         + (f"; skipped: {'; '.join(skipped)}" if skipped else "")
+        + (
+            f"; corruptions: {len(task.corrupted)} sets of {len(task.corrupted.index)} images"
+            if task.corrupted is not None
+            else ""
+        )
     )
     return task
+
+
+def corruption_suite(dataset: data.ImageDataset) -> CorruptionSuite | None:
+    """The corrupted test sets the ``--corruptions`` flags ask for (None for none), checked
+    before anything trains: names, severities, subset size and a CIFAR-10-C folder's files."""
+    names = resolve_corruptions(common.CORRUPTIONS.value)
+    if not names:
+        return None
+    count = common.CORRUPTION_IMAGES.value
+    if count < 0:
+        raise ValueError(f"--corruption_images must be >= 0 (0: every test image), got {count}")
+    suite = CorruptionSuite(
+        dataset,
+        tuple(names),
+        tuple(resolve_severities(common.CORRUPTION_SEVERITIES.value)),
+        count=count or None,
+        cifar_c_dir=common.CIFAR10C_DIR.value,
+    )
+    suite.check()
+    return suite
 
 
 def train_subset(dataset: data.ImageDataset, size: int) -> data.ImageDataset:
@@ -311,6 +339,7 @@ def finish_run(
         flag_lines=flag_lines,
         checkpoint=checkpoint,
         seed=task.seed,
+        corrupted=task.corrupted,
         extra={
             "model": task.model_name,
             "protocol": task.protocol.name,

@@ -17,6 +17,13 @@ import torch
 
 from uqbench import data
 from uqbench.data import ood as ood_sets
+from uqbench.data.corrupted import (
+    DEFAULT_COUNT,
+    SEVERITIES,
+    CorruptionSuite,
+    resolve_corruptions,
+    resolve_severities,
+)
 from uqbench.training.classifier import Runtime
 from uqbench.training.environment import select_device
 from uqbench.training.evaluation import evaluate
@@ -63,10 +70,16 @@ def reevaluate(
     overwrite: bool = False,
     device: str = "auto",
     batch_size: int = 1000,
+    corruptions: Sequence[str] = (),
+    corruption_severities: Sequence[int] = SEVERITIES,
+    corruption_images: int | None = DEFAULT_COUNT,
+    cifar10c_dir: str | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the classifier saved in ``run_dir`` on ``dataset`` (default: the one it was
-    trained on) and the ``ood`` sets; writes a new run directory and returns its summary.
+    trained on), the ``ood`` sets and, with ``corruptions`` (``all`` or names), its corrupted
+    test images (``uqbench.data.corrupted``); writes a new run directory and returns its
+    summary.
 
     If the run left classes out (``--holdout_classes``) and ``dataset`` has them, they are left
     out again and their test images become the OOD set ``holdout``."""
@@ -96,19 +109,36 @@ def reevaluate(
         )
     extra, skipped = ood_sets.resolve_ood(list(ood), images, data_dir)
     sets.extend(extra)
+    on_device = images.to(runtime.device)
+    suite = None
+    if resolve_corruptions(corruptions):
+        suite = CorruptionSuite(
+            on_device,
+            tuple(resolve_corruptions(corruptions)),
+            tuple(resolve_severities(corruption_severities)),
+            count=corruption_images,
+            cifar_c_dir=cifar10c_dir,
+        )
+        suite.check()
     out = Path(output_dir) if output_dir else default_output_dir(run_dir, summary)
     with torch.no_grad():
         result = evaluate(
             predict,
-            images.to(runtime.device),
+            on_device,
             ood=sets,
+            corrupted=suite,
             output_dir=out,
             method=summary.get("method", metadata["method"]),
             overwrite=overwrite,
             device=runtime.device,
             batch_size=batch_size,
             params=summary.get("params"),
-            flag_lines=[f"# uqbench eval {run_dir}", f"--dataset={name}", f"--ood={','.join(ood)}"],
+            flag_lines=[
+                f"# uqbench eval {run_dir}",
+                f"--dataset={name}",
+                f"--ood={','.join(ood)}",
+                *([f"--corruptions={','.join(suite.corruptions)}"] if suite else []),
+            ],
             checkpoint=None,
             seed=summary.get("seed"),
             extra={
