@@ -15,6 +15,7 @@ machine without one it is reported as pending.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import sys
@@ -42,6 +43,9 @@ COLUMNS = (
     ("ECE", "test/ece"),
     ("holdout AUROC", "ood/holdout/auroc"),
     ("noise AUROC", "ood/uniform_noise/auroc"),
+    ("cAcc", "corrupted/mean/accuracy"),
+    ("cNLL", "corrupted/mean/nll"),
+    ("cECE", "corrupted/mean/ece"),
 )
 
 
@@ -94,6 +98,18 @@ def run_setting(
             f"{np.mean([s['metrics']['cost/ms_per_example'] for s in summaries]):.3f}",
         ]
         rows.append(row)
+        curve = [
+            float(np.mean([s["metrics"][f"corrupted/mean/{k}/accuracy"] for s in summaries]))
+            for k in range(1, 6)
+            if f"corrupted/mean/{k}/accuracy" in summaries[0]["metrics"]
+        ]
+        if curve:
+            falls = all(b < a for a, b in itertools.pairwise(curve))
+            notes.append(
+                f"{label}: {method}: corrupted accuracy at severities 1-5: "
+                f"{', '.join(f'{v:.4f}' for v in curve)} (falls with severity: "
+                f"{'yes' if falls else 'NO'})"
+            )
         if method.endswith("+ TS"):
             before = [s["validation"]["val/ece"] for s in summaries]
             after = [s["validation"]["val_scaled/ece"] for s in summaries]
@@ -153,6 +169,7 @@ def main() -> int:
         "--device=cpu",
         "--holdout_classes=8,9",
         "--ood=uniform_noise",
+        "--corruptions=all",
     ]
     rows, n = run_setting("digits", "digits", digits_flags + extra, methods, args.seeds, runs_dir)
     sections += [
@@ -203,7 +220,11 @@ def main() -> int:
             f"threads), torch {torch.__version__}, {time.strftime('%Y-%m-%d')}, in "
             f"{format_seconds(time.perf_counter() - start)}. Mean ± standard error over "
             f"{args.seeds} seed(s). NLL: nats per example; ECE: 15 equal-width bins, top label; "
-            "AUROC: max probability, in-distribution positive. Times per run.",
+            "AUROC: max probability, in-distribution positive. cAcc / cNLL / cECE: the 15 "
+            "CIFAR-10-C corruptions (`uqbench.data.shift`, scaled to the image size) at "
+            "severities 1-5 on the test images (digits: all 360 of the kept classes), mean over "
+            "types per severity, then over severities, as Uncertainty Baselines aggregates them. "
+            "Times per run (train + eval includes the 75 corrupted sets).",
             "",
             *sections,
             "## Notes",
