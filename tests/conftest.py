@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,3 +30,14 @@ def real_data_dir() -> Path:
     if path is None:
         pytest.skip("real UCI data not found (set UQBENCH_DATA_DIR or put it at ../shared/data)")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks gain nothing from intra-op threads, and on a busy machine OpenMP's
+    spin-waiting makes them far slower; torch's setting is restored afterwards. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

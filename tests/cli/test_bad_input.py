@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from uqbench.cli import main
@@ -18,12 +17,7 @@ def write_png(path, value: int) -> None:
     Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(path)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def one_class_folder(root):

@@ -21,14 +21,13 @@ from uqbench.data.corrupted import (
 )
 from uqbench.training.robustness import aggregate
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(autouse=True)
 def isolated_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("UQBENCH_IMAGE_CACHE", str(tmp_path / "cache"))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path / "cache"
-    torch.set_num_threads(previous)
+    return tmp_path / "cache"
 
 
 def test_stratified_order_keeps_every_prefix_in_proportion():

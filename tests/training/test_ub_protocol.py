@@ -18,12 +18,7 @@ UB = PROTOCOLS["ub"]
 TINY = ["--dataset=digits", "--model=wrn10_1", "--device=cpu", "--ood=", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_ub_crops_shift_an_image_by_at_most_two_pixels_each_way():
