@@ -115,7 +115,9 @@ def test_script_form_threads_quiet_and_flagfile(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["image/deterministic", "uci/deterministic"])
-def test_quiet_prints_the_result_table_and_run_directory_only(name, tmp_path, capsys):
+def test_quiet_prints_the_result_table_and_run_directory_only(name, tmp_path, capsys, monkeypatch):
+    # evaluation progress reports at once (not after 10 s), so --quiet must be what silences it
+    monkeypatch.setattr("uqbench.training.evaluation.EVALUATION_DELAY", 0.0)
     args = ["--dataset=digits", "--epochs=1", "--ood=uniform_noise"]
     if name.startswith("uci/"):
         args = ["--dataset=diabetes", "--split=0", "--epochs=1"]
@@ -125,6 +127,8 @@ def test_quiet_prints_the_result_table_and_run_directory_only(name, tmp_path, ca
     quiet = capsys.readouterr()
     assert f"{name}: " in loud.out and f"{name}: " not in quiet.out  # the progress line
     assert loud.err and not quiet.err  # per-epoch progress
+    if name.startswith("image/"):
+        assert "evaluating image/deterministic on digits" in loud.err
     assert "test nll" in quiet.out or "nll " in quiet.out
     assert quiet.out.rstrip().endswith(f"run directory {(tmp_path / 'quiet').resolve()}")
 

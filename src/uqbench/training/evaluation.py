@@ -254,6 +254,7 @@ def evaluate(
     measure_latency: bool = True,
     latency: Mapping[str, Any] | None = None,
     corrupted: CorruptionSuite | None = None,
+    table: bool | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a classifier on ``dataset``'s test split and ``ood`` sets; returns the summary.
@@ -277,7 +278,8 @@ def evaluate(
     ``latency`` takes a record already measured by ``uqbench.metrics.latency.latency_record``
     (e.g. for a latency constraint) instead of measuring again. An evaluation that runs longer
     than :data:`EVALUATION_DELAY` seconds reports progress on stderr (images predicted, the
-    latency calls included); ``quiet`` silences it and the result table.
+    latency calls included); ``quiet`` silences it and, unless ``table`` says otherwise, the
+    result table printed at the end.
     """
     if not callable(predict_fn):
         raise ValueError("predict_fn must be a function from uint8 images to probabilities")
@@ -387,7 +389,7 @@ def evaluate(
             flag_lines,
             checkpoint,
         )
-    if not quiet:
+    if table if table is not None else not quiet:
         print(result_table(summary))
     return summary
 

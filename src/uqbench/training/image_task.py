@@ -357,7 +357,8 @@ def finish_run(
             **calibration,
             **dict(extra or {}),
         },
-        quiet=False,  # --quiet silences progress, not the result table
+        quiet=task.quiet,
+        table=True,  # --quiet silences progress, not the result table
     )
     print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
     return summary
