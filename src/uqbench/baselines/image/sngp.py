@@ -13,6 +13,7 @@ predictive variance (``--gp_mean_field_factor``). Needs a residual network: resn
 
 from __future__ import annotations
 
+import math
 import time
 
 from absl import flags
@@ -67,7 +68,7 @@ FLAGS_USED = (
 DEFAULTS = {
     "ub": {"spec_norm_bound": 6.0, "gp_mean_field_factor": 20.0},
     "fast": {"spec_norm_bound": 6.0, "gp_mean_field_factor": 20.0},
-    "cpu": {"spec_norm_bound": 6.0, "gp_mean_field_factor": 20.0},
+    "cpu": {"spec_norm_bound": 3.0, "gp_mean_field_factor": math.pi / 8},
 }
 
 
