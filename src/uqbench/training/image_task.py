@@ -98,7 +98,7 @@ def prepare_task(method: str) -> ImageTask:
         device, precision=common.PRECISION.value, compile=common.COMPILE.value
     )
     protocol = choose_protocol(common.PROTOCOL.value, common.MODEL.value, device.type)
-    model_name = common.value_or(common.MODEL, protocol.model)
+    model_name = common.value_or(common.MODEL, protocol.model_for(method))
     models.check_name(model_name)
     validation_fraction = common.value_or(common.VALIDATION_FRACTION, protocol.validation_fraction)
     if common.TEMPERATURE_SCALING.value and not validation_fraction:

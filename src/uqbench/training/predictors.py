@@ -24,6 +24,8 @@ from torch import nn
 
 from uqbench import models
 from uqbench.layers.mc_dropout import mc_dropout
+from uqbench.layers.random_feature_gp import RandomFeatureGaussianProcess
+from uqbench.layers.spectral_norm import spectral_normalize_convs
 from uqbench.training.checkpoint import CheckpointError, load_checkpoint
 from uqbench.training.classifier import Runtime, network_logits
 from uqbench.training.ensembles import VectorizedEnsemble
@@ -96,6 +98,36 @@ def ensemble(
     return predict
 
 
+RESIDUAL_MODELS = (models.ResNet, models.WideResNet)
+
+
+def sngp_network(
+    network: nn.Module, image_shape: Sequence[int], settings: Mapping[str, Any]
+) -> nn.Module:
+    """``network`` made into SNGP (Liu et al. 2020): every convolution's operator norm bounded by
+    ``spec_norm_bound`` (as UB's ``wide_resnet_sngp``, batch norm kept), and the dense output
+    layer ``fc`` replaced by a random-feature GP. ``settings``: ``spec_norm_bound``,
+    ``spec_norm_iteration`` and the :class:`RandomFeatureGaussianProcess` arguments."""
+    if not isinstance(network, RESIDUAL_MODELS):
+        raise ValueError(
+            f"SNGP bounds the layers of a residual network; {type(network).__name__} has none. "
+            "Use a residual model: resnet<6n+2> (e.g. resnet8, resnet20), resnet18 or "
+            "wrn<depth>_<k> (e.g. wrn28_10)"
+        )
+    device = next(network.parameters()).device
+    spectral_normalize_convs(
+        network,
+        torch.zeros(1, *image_shape, device=device),
+        settings["spec_norm_bound"],
+        settings["spec_norm_iteration"],
+    )
+    gp_settings = {k: v for k, v in settings.items() if not k.startswith("spec_norm")}
+    network.fc = RandomFeatureGaussianProcess(
+        network.fc.in_features, network.fc.out_features, **gp_settings
+    ).to(device)
+    return network
+
+
 def checkpoint_of(
     method: str,
     networks: Sequence[nn.Module],
@@ -162,6 +194,8 @@ def load_networks(
         prefix = f"member{i}." if count > 1 else ""
         state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         network = models.from_config(architecture["class"], architecture["kwargs"])
+        if metadata["method"] == "image/sngp":
+            network = sngp_network(network, metadata["image_shape"], metadata["sngp"])
         try:
             network.load_state_dict(state)
         except RuntimeError as err:

@@ -40,6 +40,11 @@ class Protocol:
     description: str
     validation_fraction: float = 0.1
     method_recipes: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+    method_models: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def model_for(self, method: str) -> str:
+        """The network ``method`` trains by default (e.g. SNGP needs a residual network)."""
+        return self.method_models.get(method, self.model)
 
     def recipe_for(self, method: str) -> Recipe:
         """The recipe of ``method`` (e.g. ``image/dropout``): the protocol's, with the method's
@@ -71,7 +76,17 @@ PROTOCOLS = {
         description="Uncertainty Baselines' WRN-28-10 CIFAR recipe (200 epochs)",
         validation_fraction=0.0,
         # dropout.py resets base_learning_rate to 0.05 (x 512 / 128) and l2 to 3e-4 (x 2).
-        method_recipes={"image/dropout": {"learning_rate": 0.2, "weight_decay": 6e-4}},
+        method_recipes={
+            "image/dropout": {"learning_rate": 0.2, "weight_decay": 6e-4},
+            # sngp.py: total_batch_size 256, base_learning_rate 0.08 (x 256 / 128), l2 3e-4,
+            # 250 epochs (decays at (60, 120, 160) x 250 // 200: the same fractions).
+            "image/sngp": {
+                "epochs": 250,
+                "batch_size": 256,
+                "learning_rate": 0.16,
+                "weight_decay": 6e-4,
+            },
+        },
     ),
     "fast": Protocol(
         name="fast",
@@ -95,6 +110,7 @@ PROTOCOLS = {
         num_members=4,
         description="a short GPU schedule (fast_cifar, airbench-style, 24 epochs)",
         validation_fraction=0.1,
+        method_models={"image/sngp": "resnet20"},  # fast_cifar has no residual layers
     ),
     "cpu": Protocol(
         name="cpu",
@@ -117,6 +133,9 @@ PROTOCOLS = {
         num_members=4,
         description="small images on a CPU (LeNet-5, 100 epochs)",
         validation_fraction=0.1,
+        # SNGP bounds residual layers; the smallest CIFAR ResNet trains on digits in about a
+        # minute (docs/fidelity/sngp.md).
+        method_models={"image/sngp": "resnet8"},
     ),
 }
 
