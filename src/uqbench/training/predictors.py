@@ -24,6 +24,7 @@ from torch import nn
 
 from uqbench import models
 from uqbench.layers.mc_dropout import mc_dropout
+from uqbench.layers.mimo import MIMO
 from uqbench.training.checkpoint import CheckpointError, load_checkpoint
 from uqbench.training.classifier import Runtime, network_logits
 from uqbench.training.ensembles import VectorizedEnsemble
@@ -92,6 +93,17 @@ def ensemble(
                 [network_logits(m, images, *norm, runtime, flips) for m in members]
             )
         return mixture(logits)
+
+    return predict
+
+
+def mimo(model: MIMO, norm: Normalisation, runtime: Runtime, flips: bool) -> PredictFn:
+    """MIMO (Havasi et al. 2021): every head sees the test image; their softmax outputs are
+    averaged (the heads are the members)."""
+    model.eval()
+
+    def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return mixture(network_logits(model, images, *norm, runtime, flips))
 
     return predict
 
@@ -186,6 +198,9 @@ def load_predictor(path: str | Path, runtime: Runtime) -> tuple[PredictFn, dict[
         predict = monte_carlo_dropout(
             networks[0], norm, runtime, flips, int(metadata.get("mc_samples", 1))
         )
+    elif method == "image/mimo":
+        model = MIMO(networks[0], int(metadata["num_members"]))
+        predict = mimo(model, norm, runtime, flips)
     elif len(networks) > 1:
         predict = ensemble(networks, norm, runtime, flips)
     else:
