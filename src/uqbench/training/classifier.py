@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -155,6 +156,19 @@ def training_batches(
         yield (x[0], y[0]) if members is None else (x, y)
 
 
+class Batching(Protocol):
+    """Another way to draw training batches (e.g. ``uqbench.layers.mimo.MIMOBatches``): each
+    step's new examples, augmented once, then arranged into one row of images per member."""
+
+    num_members: int
+
+    def steps_per_epoch(self, n: int, batch_size: int) -> int: ...
+
+    def indices(
+        self, n: int, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
 def prepare_batch(
     images: torch.Tensor,
     mean: tuple[float, ...],
@@ -204,6 +218,7 @@ def fit(
     quiet: bool = False,
     log_interval: float = 10.0,
     on_epoch_end: Callable[[dict], None] | None = None,
+    batching: Batching | None = None,
 ) -> list[dict]:
     """Train ``model`` (one network or a :class:`VectorizedEnsemble`) on uint8 ``images`` and
     ``labels`` already on ``runtime.device``; returns one history record per epoch.
@@ -216,15 +231,22 @@ def fit(
     :class:`~uqbench.training.divergence.DivergedError` naming the member and the epoch.
     Progress (stderr, unless ``quiet``) counts optimiser steps over all epochs, a line at most
     every ``log_interval`` seconds in logs, and shows the last finished epoch's mean loss.
+    A ``batching`` (e.g. MIMO's) replaces the shuffled minibatches: its member batches
+    ``(M, B, C, H, W)`` go to ``model``, whose loss is the sum of the members' mean losses.
     """
     recipe.check()
     members = model.num_members if isinstance(model, VectorizedEnsemble) else None
+    if batching is not None:
+        members = batching.num_members
     if images.shape[0] != labels.shape[0] or images.dim() != 4:
         raise ValueError(
             f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
             f"{tuple(labels.shape)}"
         )
-    steps_per_epoch = max(1, labels.shape[0] // min(recipe.batch_size, labels.shape[0]))
+    if batching is None:
+        steps_per_epoch = max(1, labels.shape[0] // min(recipe.batch_size, labels.shape[0]))
+    else:
+        steps_per_epoch = batching.steps_per_epoch(labels.shape[0], recipe.batch_size)
     total = recipe.epochs * steps_per_epoch
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -258,9 +280,10 @@ def fit(
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         total_loss = torch.zeros(members or 1, device=runtime.device)
-        batches = training_batches(images, labels, recipe.batch_size, generator, members)
-        for step, (xb, yb) in enumerate(batches, start=1):
-            x = prepare_batch(xb, mean, std, runtime, recipe, generator)
+        batches = _epoch_batches(
+            images, labels, mean, std, runtime, recipe, generator, members, batching
+        )
+        for step, (x, yb) in enumerate(batches, start=1):
             with runtime.autocast():
                 logits = network(x)
             losses = per_member_loss(logits, yb, recipe.label_smoothing)
@@ -292,6 +315,28 @@ def fit(
         )
     model.eval()
     return history
+
+
+def _epoch_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    runtime: Runtime,
+    recipe: Recipe,
+    generator: torch.Generator,
+    members: int | None,
+    batching: Batching | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of augmented, normalised network inputs and their labels (one batch per member
+    for a vectorised ensemble, arranged by ``batching`` if given)."""
+    if batching is None:
+        for xb, yb in training_batches(images, labels, recipe.batch_size, generator, members):
+            yield prepare_batch(xb, mean, std, runtime, recipe, generator), yb
+        return
+    for new, arrangement in batching.indices(labels.shape[0], recipe.batch_size, generator):
+        x = prepare_batch(images[new], mean, std, runtime, recipe, generator)
+        yield x[arrangement], labels[new][arrangement]
 
 
 def network_logits(

@@ -58,17 +58,20 @@ class ImageTask:
     corrupted: CorruptionSuite | None = None
     started: float = field(default_factory=time.perf_counter)
 
-    def build_model(self, dropout_rate: float = 0.0, seed_offset: int = 0) -> nn.Module:
+    def build_model(
+        self, dropout_rate: float = 0.0, seed_offset: int = 0, stacked_inputs: int = 1
+    ) -> nn.Module:
         """A freshly initialised network of the task's architecture on the task's device
         (initialisation seeded by ``seed + seed_offset``). Networks with a data-dependent
         initialisation (``init_from_images``, e.g. fast_cifar's patch whitening) get it from
-        up to 5,000 normalised training images."""
+        up to 5,000 normalised training images. ``stacked_inputs=M`` builds MIMO's trunk: M
+        images stacked on the channel axis in, M sets of logits out."""
         torch.manual_seed(self.seed + seed_offset)
         channels, size = self.data.image_shape[0], self.data.image_shape[1]
         model = models.get(
             self.model_name,
-            num_classes=self.data.num_classes,
-            in_channels=channels,
+            num_classes=self.data.num_classes * stacked_inputs,
+            in_channels=channels * stacked_inputs,
             image_size=size,
             dropout_rate=dropout_rate,
         ).to(self.runtime.device)

@@ -24,6 +24,7 @@ from torch import nn
 
 from uqbench import models
 from uqbench.layers.mc_dropout import mc_dropout
+from uqbench.layers.mimo import MIMO
 from uqbench.layers.random_feature_gp import RandomFeatureGaussianProcess
 from uqbench.layers.spectral_norm import spectral_normalize_convs
 from uqbench.training.checkpoint import CheckpointError, load_checkpoint
@@ -128,6 +129,17 @@ def sngp_network(
     return network
 
 
+def mimo(model: MIMO, norm: Normalisation, runtime: Runtime, flips: bool) -> PredictFn:
+    """MIMO (Havasi et al. 2021): every head sees the test image; their softmax outputs are
+    averaged (the heads are the members)."""
+    model.eval()
+
+    def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return mixture(network_logits(model, images, *norm, runtime, flips))
+
+    return predict
+
+
 def checkpoint_of(
     method: str,
     networks: Sequence[nn.Module],
@@ -220,6 +232,9 @@ def load_predictor(path: str | Path, runtime: Runtime) -> tuple[PredictFn, dict[
         predict = monte_carlo_dropout(
             networks[0], norm, runtime, flips, int(metadata.get("mc_samples", 1))
         )
+    elif method == "image/mimo":
+        model = MIMO(networks[0], int(metadata["num_members"]))
+        predict = mimo(model, norm, runtime, flips)
     elif len(networks) > 1:
         predict = ensemble(networks, norm, runtime, flips)
     else:

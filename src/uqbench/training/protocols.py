@@ -5,7 +5,9 @@
   warm-up epoch, L2 2e-4 on the loss = weight decay 4e-4 in PyTorch's form, crops shifted by at
   most 2 pixels + flips, every training image used: no validation carve-out). MC dropout has
   UB's dropout.py defaults: rate 0.1, base rate 0.05 per 128 examples, L2 3e-4 (weight decay
-  6e-4). Each fact's source line and every deviation: docs/fidelity/ub.md.
+  6e-4). MIMO has mimo.py's: 250 epochs, L2 3e-4, decay at 40/80/90% of training, 0.1 for
+  the 128 new examples of each step (docs/fidelity/mimo.md). Each fact's source line and every
+  deviation: docs/fidelity/ub.md.
 - ``fast``: a short schedule for a GPU after Keller Jordan's airbench (the ``fast_cifar`` network
   with patch whitening, batch 1024, Nesterov momentum 0.85, the step size and weight decay of
   airbench's summed loss expressed for a mean loss, warm-up over 23% of training then a linear
@@ -39,7 +41,7 @@ class Protocol:
     num_members: int
     description: str
     validation_fraction: float = 0.1
-    method_recipes: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+    method_recipes: Mapping[str, Mapping[str, object]] = field(default_factory=dict, hash=False)
     method_models: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def model_for(self, method: str) -> str:
@@ -85,6 +87,14 @@ PROTOCOLS = {
                 "batch_size": 256,
                 "learning_rate": 0.16,
                 "weight_decay": 6e-4,
+            },
+            # mimo.py: 250 epochs, l2 3e-4 (x 2), decay at epochs 80/160/180 of 200 scaled to 250
+            # (100/200/225), base rate 0.1 scaled by the 512 / 4 = 128 new examples per step.
+            "image/mimo": {
+                "epochs": 250,
+                "learning_rate": 0.1,
+                "weight_decay": 6e-4,
+                "milestones": (100 / 250, 200 / 250, 225 / 250),
             },
         },
     ),

@@ -1,0 +1,102 @@
+"""MIMO: M subnetworks in one network, M images in and M predictions out, heads averaged at test.
+
+Havasi et al. (2021), "Training independent subnetworks for robust prediction"; Uncertainty
+Baselines' ``cifar/mimo.py``. The network's first layer reads ``--num_members`` images stacked
+on the channel axis and its last layer gives one set of logits per member
+(``uqbench.layers.mimo``). In training each member sees its own shuffle of the batch (a
+fraction ``--input_repetition`` of the rows is the same image for all members) and each new
+example is repeated ``--batch_repetition`` times per step; at test every member sees the same
+image and their softmax outputs are averaged, for the cost of about one network.
+
+    uqbench run image/mimo --dataset=digits --holdout_classes=8,9
+    uqbench run image/mimo --dataset=digits --num_members=3 --batch_repetition=4
+"""
+
+from __future__ import annotations
+
+import time
+
+from absl import flags
+
+from uqbench.baselines import run_as_script
+from uqbench.layers.mimo import MIMO, MIMOBatches
+from uqbench.training import flags as common
+from uqbench.training import image_task, predictors
+from uqbench.training.classifier import fit
+
+INPUT_REPETITION = flags.DEFINE_float(
+    "input_repetition",
+    None,
+    "Fraction of each training batch's rows in which every member sees the same image "
+    "(UB's input_repetition_probability); default: the protocol's.",
+)
+BATCH_REPETITION = flags.DEFINE_integer(
+    "batch_repetition",
+    None,
+    "Times each new example appears in a training batch: a step takes batch_size // this many "
+    "new examples (UB's batch_repetitions); default: the protocol's.",
+)
+FLAGS_USED = (*common.IMAGE_FLAGS, common.NUM_MEMBERS, INPUT_REPETITION, BATCH_REPETITION)
+
+# (num_members, input_repetition, batch_repetition) per protocol: UB's cifar/mimo.py defaults
+# (ensemble_size 3, input_repetition_probability 0, batch_repetitions 4); cpu: chosen on
+# digits by validation NLL (docs/fidelity/mimo.md).
+DEFAULTS = {"ub": (3, 0.0, 4), "fast": (3, 0.0, 4), "cpu": (2, 0.5, 4)}
+
+
+def run() -> dict:
+    """Train one MIMO network, evaluate the average of its heads; returns the run summary."""
+    task = image_task.prepare_task("image/mimo")
+    data, runtime, recipe = task.data, task.runtime, task.recipe
+    members, repetition, repeats = DEFAULTS[task.protocol.name]
+    batching = MIMOBatches(
+        num_members=common.value_or(common.NUM_MEMBERS, members),
+        input_repetition=common.value_or(INPUT_REPETITION, repetition),
+        batch_repetitions=common.value_or(BATCH_REPETITION, repeats),
+    )
+    batching.new_examples(data.x_train.shape[0], recipe.batch_size)  # a bad batch size fails now
+    model = MIMO(task.build_model(stacked_inputs=batching.num_members), batching.num_members)
+    start = time.perf_counter()
+    history = fit(
+        model,
+        data.x_train,
+        data.y_train,
+        data.mean,
+        data.std,
+        recipe,
+        runtime,
+        seed=task.seed,
+        description=f"{task.method} {data.name}",
+        quiet=task.quiet,
+        batching=batching,
+    )
+    train_seconds = time.perf_counter() - start
+
+    norm = (data.mean, data.std)
+    settings = {
+        "num_members": batching.num_members,
+        "input_repetition": batching.input_repetition,
+        "batch_repetition": batching.batch_repetitions,
+    }
+    return image_task.finish_run(
+        task,
+        predictors.mimo(model, norm, runtime, recipe.test_flips),
+        flag_lines=common.serialize(FLAGS_USED),
+        history=history,
+        train_seconds=train_seconds,
+        params=image_task.count_parameters(model),
+        checkpoint=predictors.checkpoint_of(
+            task.method,
+            [model.network],
+            norm=norm,
+            image_shape=data.image_shape,
+            class_names=data.class_names,
+            flips=recipe.test_flips,
+            **settings,
+        ),
+        extra=settings,
+    )
+
+
+if __name__ == "__main__":
+    run_as_script(run)
