@@ -40,11 +40,17 @@ class Protocol:
     description: str
     validation_fraction: float = 0.1
     method_recipes: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+    method_settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict, hash=False)
 
     def recipe_for(self, method: str) -> Recipe:
         """The recipe of ``method`` (e.g. ``image/dropout``): the protocol's, with the method's
         own defaults where the source gives the method other ones."""
         return self.recipe.with_overrides(**self.method_recipes.get(method, {}))
+
+    def settings_for(self, method: str) -> dict[str, object]:
+        """``method``'s own defaults under this protocol (e.g. BatchEnsemble's fast-weight
+        initialisation); flags override them."""
+        return dict(self.method_settings.get(method, {}))
 
 
 PROTOCOLS = {
@@ -71,7 +77,42 @@ PROTOCOLS = {
         description="Uncertainty Baselines' WRN-28-10 CIFAR recipe (200 epochs)",
         validation_fraction=0.0,
         # dropout.py resets base_learning_rate to 0.05 (x 512 / 128) and l2 to 3e-4 (x 2).
-        method_recipes={"image/dropout": {"learning_rate": 0.2, "weight_decay": 6e-4}},
+        method_recipes={
+            "image/dropout": {"learning_rate": 0.2, "weight_decay": 6e-4},
+            # batchensemble.py / rank1_bnn.py: 250 epochs, decays at (80, 160, 180) x 250 / 200
+            # = epochs 100/200/225, 512 rows per step = 128 images x 4 members, base rate 0.1
+            # per 128 images; L2 3e-4 (BatchEnsemble) and 1e-4 (rank-1) on the loss.
+            "image/batchensemble": {
+                "epochs": 250,
+                "batch_size": 512,
+                "learning_rate": 0.1,
+                "milestones": (0.4, 0.8, 0.9),
+                "weight_decay": 6e-4,
+            },
+            "image/rank1": {
+                "epochs": 250,
+                "batch_size": 512,
+                "learning_rate": 0.1,
+                "milestones": (0.4, 0.8, 0.9),
+                "weight_decay": 2e-4,
+            },
+        },
+        method_settings={
+            # random_sign_init=-0.5: N(1, 0.5^2); fast_weight_lr_multiplier=0.5.
+            "image/batchensemble": {"fast_weight_init": "normal", "fast_weight_lr_multiplier": 0.5},
+            # random_sign_init=0.5, prior N(1, 0.1^2), dropout_rate=1e-3 -> initial scale
+            # sqrt(1e-3 / (1 - 1e-3)), KL annealed over 200 of 250 epochs, 1 eval sample.
+            "image/rank1": {
+                "fast_weight_init": "random_sign",
+                "fast_weight_lr_multiplier": 1.0,
+                "posterior": "normal",
+                "prior_mean": 1.0,
+                "prior_stddev": 0.1,
+                "init_stddev": (1e-3 / (1 - 1e-3)) ** 0.5,
+                "kl_annealing_fraction": 200 / 250,
+                "num_eval_samples": 1,
+            },
+        },
     ),
     "fast": Protocol(
         name="fast",
