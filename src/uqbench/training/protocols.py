@@ -158,6 +158,19 @@ PROTOCOLS = {
         num_members=4,
         description="small images on a CPU (LeNet-5, 100 epochs)",
         validation_fraction=0.1,
+        # 64 images x 4 members per step; settings chosen on digits' validation NLL
+        # (docs/fidelity/batchensemble.md, docs/fidelity/rank1.md).
+        method_recipes={
+            "image/batchensemble": {"batch_size": 256},
+            "image/rank1": {"batch_size": 256},
+        },
+        method_settings={
+            "image/batchensemble": {
+                "fast_weight_init": "random_sign",
+                "fast_weight_lr_multiplier": 0.5,
+            },
+            "image/rank1": {"prior_stddev": 1.0},
+        },
     ),
 }
 
