@@ -18,11 +18,13 @@ from typing import NoReturn
 from absl import flags
 
 BASELINES = {
+    "image/batchensemble": "uqbench.baselines.image.batchensemble",
     "image/deterministic": "uqbench.baselines.image.deterministic",
     "image/dropout": "uqbench.baselines.image.dropout",
     "image/ensemble": "uqbench.baselines.image.ensemble",
     "image/mimo": "uqbench.baselines.image.mimo",
     "image/sngp": "uqbench.baselines.image.sngp",
+    "image/rank1": "uqbench.baselines.image.rank1",
     "uci/deterministic": "uqbench.baselines.uci.deterministic",
     "uci/dropout": "uqbench.baselines.uci.dropout",
     "uci/ensemble": "uqbench.baselines.uci.ensemble",

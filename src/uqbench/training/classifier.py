@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -219,6 +219,8 @@ def fit(
     log_interval: float = 10.0,
     on_epoch_end: Callable[[dict], None] | None = None,
     batching: Batching | None = None,
+    param_groups: Sequence[Mapping[str, Any]] | None = None,
+    extra_loss: Callable[[int], torch.Tensor] | None = None,
 ) -> list[dict]:
     """Train ``model`` (one network or a :class:`VectorizedEnsemble`) on uint8 ``images`` and
     ``labels`` already on ``runtime.device``; returns one history record per epoch.
@@ -233,6 +235,13 @@ def fit(
     every ``log_interval`` seconds in logs, and shows the last finished epoch's mean loss.
     A ``batching`` (e.g. MIMO's) replaces the shuffled minibatches: its member batches
     ``(M, B, C, H, W)`` go to ``model``, whose loss is the sum of the members' mean losses.
+
+    A single module may return ``(E, B, K)`` logits for ``(B, ...)`` inputs (E members that all
+    see the batch, e.g. BatchEnsemble): the loss is then the mean over members.
+    ``param_groups`` (see :func:`make_optimizer`) give parts of the model their own weight decay
+    and learning-rate multiplier; ``extra_loss(step)`` (0-based optimiser step) is added to the
+    loss, e.g. a KL term: ``train/loss`` and the divergence check stay the cross-entropy, the
+    term's epoch mean is ``train/extra_loss``.
     """
     recipe.check()
     members = model.num_members if isinstance(model, VectorizedEnsemble) else None
@@ -248,13 +257,7 @@ def fit(
     else:
         steps_per_epoch = batching.steps_per_epoch(labels.shape[0], recipe.batch_size)
     total = recipe.epochs * steps_per_epoch
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.learning_rate,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov and recipe.momentum > 0,
-        weight_decay=recipe.weight_decay,
-    )
+    optimizer = make_optimizer(model, recipe, param_groups)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lr_factor(
@@ -280,17 +283,26 @@ def fit(
     for epoch in range(1, recipe.epochs + 1):
         start = time.perf_counter()
         total_loss = torch.zeros(members or 1, device=runtime.device)
+        total_extra = torch.zeros((), device=runtime.device)
         batches = _epoch_batches(
             images, labels, mean, std, runtime, recipe, generator, members, batching
         )
         for step, (x, yb) in enumerate(batches, start=1):
             with runtime.autocast():
                 logits = network(x)
-            losses = per_member_loss(logits, yb, recipe.label_smoothing)
+            if members is None and logits.dim() == yb.dim() + 2:
+                yb = yb.expand(logits.shape[0], *yb.shape)
+                losses = per_member_loss(logits, yb, recipe.label_smoothing).mean()
+            else:
+                losses = per_member_loss(logits, yb, recipe.label_smoothing)
+            extra = 0.0
+            if extra_loss is not None:
+                extra = extra_loss((epoch - 1) * steps_per_epoch + step - 1)
+                total_extra += extra.detach()
             if guard.initial is None:
                 guard.start(losses.detach().reshape(-1).tolist())
             optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()
+            (losses.sum() + extra).backward()
             optimizer.step()
             scheduler.step()
             total_loss += losses.detach().reshape(-1)
@@ -302,6 +314,7 @@ def fit(
         record = {
             "epoch": epoch,
             "train/loss": epoch_loss if members else epoch_loss[0],
+            **({"train/extra_loss": float(total_extra) / steps_per_epoch} if extra_loss else {}),
             "learning_rate": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - start,
         }
@@ -337,6 +350,39 @@ def _epoch_batches(
     for new, arrangement in batching.indices(labels.shape[0], recipe.batch_size, generator):
         x = prepare_batch(images[new], mean, std, runtime, recipe, generator)
         yield x[arrangement], labels[new][arrangement]
+
+
+def make_optimizer(
+    model: nn.Module, recipe: Recipe, param_groups: Sequence[Mapping[str, Any]] | None = None
+) -> torch.optim.SGD:
+    """SGD as the recipe says. Each of ``param_groups`` is ``{"params", "weight_decay_scale",
+    "lr_scale"}``: the recipe's weight decay and learning rate times those scales for those
+    parameters (every parameter of ``model`` must be in exactly one group)."""
+    if param_groups is None:
+        groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    else:
+        groups = []
+        for group in param_groups:
+            extra = set(group) - {"params", "weight_decay_scale", "lr_scale", "name"}
+            if extra:
+                raise ValueError(f"unknown parameter-group keys {sorted(extra)}")
+            groups.append(
+                {
+                    "params": list(group["params"]),
+                    "weight_decay": recipe.weight_decay * group.get("weight_decay_scale", 1.0),
+                    "lr": recipe.learning_rate * group.get("lr_scale", 1.0),
+                }
+            )
+        grouped = [id(p) for g in groups for p in g["params"]]
+        if sorted(grouped) != sorted(id(p) for p in model.parameters()):
+            raise ValueError("param_groups must hold every parameter of the model exactly once")
+    return torch.optim.SGD(
+        groups,
+        lr=recipe.learning_rate,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov and recipe.momentum > 0,
+        weight_decay=recipe.weight_decay,
+    )
 
 
 def network_logits(

@@ -23,9 +23,11 @@ import torch
 from torch import nn
 
 from uqbench import models
+from uqbench.layers.batch_ensemble import batch_ensemble_model
 from uqbench.layers.mc_dropout import mc_dropout
 from uqbench.layers.mimo import MIMO
 from uqbench.layers.random_feature_gp import RandomFeatureGaussianProcess
+from uqbench.layers.rank1 import rank1_model
 from uqbench.layers.spectral_norm import spectral_normalize_convs
 from uqbench.training.checkpoint import CheckpointError, load_checkpoint
 from uqbench.training.classifier import Runtime, network_logits
@@ -140,6 +142,23 @@ def mimo(model: MIMO, norm: Normalisation, runtime: Runtime, flips: bool) -> Pre
     return predict
 
 
+def rank_one_ensemble(
+    model: nn.Module, norm: Normalisation, runtime: Runtime, flips: bool, samples: int = 1
+) -> PredictFn:
+    """The mixture of a BatchEnsemble's ``E`` members (Wen et al. 2020), or of ``samples``
+    draws of each of a rank-1 BNN's ``E`` components (Dusenberry et al. 2020): the model maps
+    ``B`` images to ``(E, B, K)`` logits; the ``samples x E`` softmax outputs are averaged."""
+    if samples < 1:
+        raise ValueError(f"--num_eval_samples must be at least 1, got {samples}")
+    model.eval()
+
+    def predict(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = [network_logits(model, images, *norm, runtime, flips) for _ in range(samples)]
+        return mixture(torch.cat(logits))
+
+    return predict
+
+
 def checkpoint_of(
     method: str,
     networks: Sequence[nn.Module],
@@ -208,14 +227,29 @@ def load_networks(
         network = models.from_config(architecture["class"], architecture["kwargs"])
         if metadata["method"] == "image/sngp":
             network = sngp_network(network, metadata["image_shape"], metadata["sngp"])
+        target = network
+        if "rank_one" in metadata:  # the weights are those of the converted network
+            network = _rank_one_model(target, metadata["rank_one"])
+            target = network.network
         try:
-            network.load_state_dict(state)
+            target.load_state_dict(state)
         except RuntimeError as err:
             raise CheckpointError(
                 f"the weights in {file} do not fit its network {architecture['class']}: {err}"
             ) from None
         networks.append(network.to(device).eval())
     return networks, dict(metadata)
+
+
+def _rank_one_model(network: nn.Module, settings: Mapping[str, Any]) -> nn.Module:
+    """``network`` turned into the BatchEnsemble or rank-1 model a checkpoint's
+    ``rank_one`` settings describe (``{"kind", "ensemble_size", ...}``)."""
+    options = {k: v for k, v in settings.items() if k != "kind"}
+    if settings.get("kind") == "rank1":
+        return rank1_model(network, **options)
+    if settings.get("kind") == "batchensemble":
+        return batch_ensemble_model(network, **options)
+    raise CheckpointError(f"unknown rank-1 ensemble kind {settings.get('kind')!r}")
 
 
 def _architecture_of(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,6 +269,9 @@ def load_predictor(path: str | Path, runtime: Runtime) -> tuple[PredictFn, dict[
     elif method == "image/mimo":
         model = MIMO(networks[0], int(metadata["num_members"]))
         predict = mimo(model, norm, runtime, flips)
+    elif "rank_one" in metadata:
+        samples = int(metadata.get("num_eval_samples", 1))
+        predict = rank_one_ensemble(networks[0], norm, runtime, flips, samples)
     elif len(networks) > 1:
         predict = ensemble(networks, norm, runtime, flips)
     else:

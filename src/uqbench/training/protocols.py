@@ -43,6 +43,7 @@ class Protocol:
     validation_fraction: float = 0.1
     method_recipes: Mapping[str, Mapping[str, object]] = field(default_factory=dict, hash=False)
     method_models: Mapping[str, str] = field(default_factory=dict, hash=False)
+    method_settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict, hash=False)
 
     def model_for(self, method: str) -> str:
         """The network ``method`` trains by default (e.g. SNGP needs a residual network)."""
@@ -52,6 +53,11 @@ class Protocol:
         """The recipe of ``method`` (e.g. ``image/dropout``): the protocol's, with the method's
         own defaults where the source gives the method other ones."""
         return self.recipe.with_overrides(**self.method_recipes.get(method, {}))
+
+    def settings_for(self, method: str) -> dict[str, object]:
+        """``method``'s own defaults under this protocol (e.g. BatchEnsemble's fast-weight
+        initialisation); flags override them."""
+        return dict(self.method_settings.get(method, {}))
 
 
 PROTOCOLS = {
@@ -95,6 +101,39 @@ PROTOCOLS = {
                 "learning_rate": 0.1,
                 "weight_decay": 6e-4,
                 "milestones": (100 / 250, 200 / 250, 225 / 250),
+            },
+            # batchensemble.py / rank1_bnn.py: 250 epochs, decays at (80, 160, 180) x 250 / 200
+            # = epochs 100/200/225, 512 rows per step = 128 images x 4 members, base rate 0.1
+            # per 128 images; L2 3e-4 (BatchEnsemble) and 1e-4 (rank-1) on the loss.
+            "image/batchensemble": {
+                "epochs": 250,
+                "batch_size": 512,
+                "learning_rate": 0.1,
+                "milestones": (0.4, 0.8, 0.9),
+                "weight_decay": 6e-4,
+            },
+            "image/rank1": {
+                "epochs": 250,
+                "batch_size": 512,
+                "learning_rate": 0.1,
+                "milestones": (0.4, 0.8, 0.9),
+                "weight_decay": 2e-4,
+            },
+        },
+        method_settings={
+            # random_sign_init=-0.5: N(1, 0.5^2); fast_weight_lr_multiplier=0.5.
+            "image/batchensemble": {"fast_weight_init": "normal", "fast_weight_lr_multiplier": 0.5},
+            # random_sign_init=0.5, prior N(1, 0.1^2), dropout_rate=1e-3 -> initial scale
+            # sqrt(1e-3 / (1 - 1e-3)), KL annealed over 200 of 250 epochs, 1 eval sample.
+            "image/rank1": {
+                "fast_weight_init": "random_sign",
+                "fast_weight_lr_multiplier": 1.0,
+                "posterior": "normal",
+                "prior_mean": 1.0,
+                "prior_stddev": 0.1,
+                "init_stddev": (1e-3 / (1 - 1e-3)) ** 0.5,
+                "kl_annealing_fraction": 200 / 250,
+                "num_eval_samples": 1,
             },
         },
     ),
@@ -146,6 +185,19 @@ PROTOCOLS = {
         # SNGP bounds residual layers; the smallest CIFAR ResNet trains on digits in about a
         # minute (docs/fidelity/sngp.md).
         method_models={"image/sngp": "resnet8"},
+        # 64 images x 4 members per step; settings chosen on digits' validation NLL
+        # (docs/fidelity/batchensemble.md, docs/fidelity/rank1.md).
+        method_recipes={
+            "image/batchensemble": {"batch_size": 256},
+            "image/rank1": {"batch_size": 256},
+        },
+        method_settings={
+            "image/batchensemble": {
+                "fast_weight_init": "random_sign",
+                "fast_weight_lr_multiplier": 0.5,
+            },
+            "image/rank1": {"prior_stddev": 1.0},
+        },
     ),
 }
 
