@@ -21,6 +21,7 @@ BASELINES = {
     "image/deterministic": "uqbench.baselines.image.deterministic",
     "image/dropout": "uqbench.baselines.image.dropout",
     "image/ensemble": "uqbench.baselines.image.ensemble",
+    "image/heteroscedastic": "uqbench.baselines.image.heteroscedastic",
     "uci/deterministic": "uqbench.baselines.uci.deterministic",
     "uci/dropout": "uqbench.baselines.uci.dropout",
     "uci/ensemble": "uqbench.baselines.uci.ensemble",

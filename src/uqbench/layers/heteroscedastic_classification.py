@@ -157,11 +157,15 @@ class HeteroscedasticSoftmaxHead(nn.Module):
 
 
 def attach_heteroscedastic_head(
-    model: nn.Module, num_classes: int, **options: object
+    model: nn.Module,
+    num_classes: int,
+    probe: torch.Tensor | None = None,
+    **options: object,
 ) -> HeteroscedasticSoftmaxHead:
     """Replace ``model``'s output layer, its last ``nn.Linear`` with ``num_classes`` outputs, by
     a :class:`HeteroscedasticSoftmaxHead` on the same features (``options`` are its arguments);
-    returns the head. The model must return that layer's output unchanged."""
+    returns the head. With a ``probe`` input batch, a ``ValueError`` unless the model returns
+    the head's output unchanged (a network that rescales its logits cannot take the head)."""
     found = [
         name
         for name, module in model.named_modules()
@@ -178,4 +182,26 @@ def attach_heteroscedastic_head(
     head = HeteroscedasticSoftmaxHead(old.in_features, num_classes, **options)
     head.to(device=old.weight.device, dtype=old.weight.dtype)
     setattr(owner, leaf, head)
+    if probe is not None:
+        _check_head_is_output(model, head, probe, found[-1])
     return head
+
+
+def _check_head_is_output(
+    model: nn.Module, head: HeteroscedasticSoftmaxHead, probe: torch.Tensor, name: str
+) -> None:
+    seen: list[torch.Tensor] = []
+    hook = head.register_forward_hook(lambda module, args, out: seen.append(out))
+    training = model.training
+    try:
+        with torch.no_grad():
+            out = model.eval()(probe)
+    finally:
+        hook.remove()
+        model.train(training)
+    if len(seen) != 1 or not isinstance(out, torch.Tensor) or not torch.equal(out, seen[0]):
+        raise ValueError(
+            f"{type(model).__name__} does not return its output layer {name!r} unchanged (e.g. "
+            "it scales or post-processes its logits), so a heteroscedastic head cannot replace "
+            "it; use a network whose output is its last nn.Linear"
+        )

@@ -10,6 +10,9 @@ computed from float32 logits.
 A checkpoint stores every network's weights (``member<i>.<name>`` for ensembles) and, in its
 metadata, the method, the network's class and constructor arguments, the normalisation constants
 and the prediction settings, so ``uqbench eval RUN_DIR`` can rebuild the predictor on any data.
+A heteroscedastic head (``image/heteroscedastic``) is part of the network: its settings are kept
+as ``heteroscedastic_head`` and it is attached again before the weights load; its output is the
+log of the Monte-Carlo probability, so :func:`single` predicts with it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 
 from uqbench import models
+from uqbench.layers.heteroscedastic_classification import attach_heteroscedastic_head
 from uqbench.layers.mc_dropout import mc_dropout
 from uqbench.training.checkpoint import CheckpointError, load_checkpoint
 from uqbench.training.classifier import Runtime, network_logits
@@ -162,6 +166,11 @@ def load_networks(
         prefix = f"member{i}." if count > 1 else ""
         state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         network = models.from_config(architecture["class"], architecture["kwargs"])
+        if "heteroscedastic_head" in metadata:  # image/heteroscedastic replaced the output layer
+            classes = (
+                len(metadata.get("class_names") or []) or architecture["kwargs"]["num_classes"]
+            )
+            attach_heteroscedastic_head(network, classes, **metadata["heteroscedastic_head"])
         try:
             network.load_state_dict(state)
         except RuntimeError as err:
