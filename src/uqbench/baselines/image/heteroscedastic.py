@@ -126,7 +126,7 @@ def run() -> dict:
             flips=recipe.test_flips,
             heteroscedastic_head=settings,
         ),
-        extra=settings,
+        extra={"heteroscedastic_head": settings},
     )
 
 
