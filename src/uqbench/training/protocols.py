@@ -5,7 +5,9 @@
   warm-up epoch, L2 2e-4 on the loss = weight decay 4e-4 in PyTorch's form, crops shifted by at
   most 2 pixels + flips, every training image used: no validation carve-out). MC dropout has
   UB's dropout.py defaults: rate 0.1, base rate 0.05 per 128 examples, L2 3e-4 (weight decay
-  6e-4). Each fact's source line and every deviation: docs/fidelity/ub.md.
+  6e-4). The heteroscedastic head (``image/heteroscedastic``) trains with the deterministic
+  recipe, as UB's heteroscedastic.py changes none of it (docs/fidelity/heteroscedastic.md).
+  Each fact's source line and every deviation: docs/fidelity/ub.md.
 - ``fast``: a short schedule for a GPU after Keller Jordan's airbench (the ``fast_cifar`` network
   with patch whitening, batch 1024, Nesterov momentum 0.85, the step size and weight decay of
   airbench's summed loss expressed for a mean loss, warm-up over 23% of training then a linear
