@@ -69,7 +69,6 @@ def test_heteroscedastic_bad_settings_fail_before_training(tmp_path):
     ("name", "extra"),
     [
         ("image/deterministic", []),
-        ("image/dropout", ["--mc_samples=2"]),
         ("image/ensemble", ["--num_members=2"]),
         ("image/heteroscedastic", ["--train_mc_samples=2", "--test_mc_samples=500"]),
     ],

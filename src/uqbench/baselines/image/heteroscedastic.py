@@ -30,7 +30,7 @@ from uqbench.training.classifier import fit
 DEFAULTS = {
     "ub": (6, 1.3, 10_000, 10_000),
     "fast": (6, 1.3, 1000, 1000),
-    "cpu": (3, 1.0, 100, 1000),
+    "cpu": (3, 1.0, 1000, 1000),
 }
 
 NUM_FACTORS = flags.DEFINE_integer(
