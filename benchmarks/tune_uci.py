@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from uqbench import baselines, data, metrics
-from uqbench.layers.heteroscedastic import gaussian_mean_variance
+from uqbench.layers.gaussian_head import gaussian_mean_variance
 from uqbench.models.mlp import MLP
 from uqbench.training.loop import train_models
 from uqbench.training.regression import mean_variance_loss

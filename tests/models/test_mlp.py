@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from uqbench.layers.batched_linear import BatchedLinear
-from uqbench.layers.heteroscedastic import gaussian_mean_variance
+from uqbench.layers.gaussian_head import gaussian_mean_variance
 from uqbench.layers.mc_dropout import MCDropout, mc_dropout
 from uqbench.models.mlp import MLP
 

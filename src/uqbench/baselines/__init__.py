@@ -25,6 +25,7 @@ BASELINES = {
     "image/mimo": "uqbench.baselines.image.mimo",
     "image/sngp": "uqbench.baselines.image.sngp",
     "image/rank1": "uqbench.baselines.image.rank1",
+    "image/heteroscedastic": "uqbench.baselines.image.heteroscedastic",
     "uci/deterministic": "uqbench.baselines.uci.deterministic",
     "uci/dropout": "uqbench.baselines.uci.dropout",
     "uci/ensemble": "uqbench.baselines.uci.ensemble",

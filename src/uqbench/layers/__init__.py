@@ -1,10 +1,12 @@
 """Uncertainty building blocks: plain ``nn.Module`` s and functions usable in any PyTorch model.
 
 ``batched_linear`` (many independent small models in one matmul), ``mc_dropout`` (dropout kept on
-at test time), ``heteroscedastic`` (mean and variance heads), ``batch_ensemble`` (rank-1 ensembles,
-Wen et al. 2020) and ``spectral_norm`` (SNGP's soft spectral bound, on dense layers and on convolution operators, and
-residual blocks) and ``random_feature_gp`` (SNGP's random-feature GP output layer). Temperature
-scaling lives in ``uqbench.layers.temperature`` (it needs SciPy, so it is not imported here).
+at test time), ``gaussian_head`` (a regression output's Gaussian mean and variance),
+``heteroscedastic_classification`` (Collier et al. 2021's low-rank logit-noise softmax head),
+``batch_ensemble`` (rank-1 ensembles, Wen et al. 2020), ``rank1`` (rank-1 BNN layers, Dusenberry
+et al. 2020), ``mimo`` (Havasi et al. 2021), ``spectral_norm`` (SNGP's soft spectral bound, on
+dense layers and on convolution operators, and residual blocks) and ``random_feature_gp``
+(SNGP's random-feature GP output layer). Temperature scaling lives in ``uqbench.layers.temperature`` (it needs SciPy, so it is not imported here).
 """
 
 from uqbench.layers.batch_ensemble import (
@@ -15,7 +17,11 @@ from uqbench.layers.batch_ensemble import (
     tile_members,
 )
 from uqbench.layers.batched_linear import BatchedLinear
-from uqbench.layers.heteroscedastic import gaussian_mean_variance
+from uqbench.layers.gaussian_head import gaussian_mean_variance
+from uqbench.layers.heteroscedastic_classification import (
+    HeteroscedasticSoftmaxHead,
+    attach_heteroscedastic_head,
+)
 from uqbench.layers.mc_dropout import MCDropout, batched_dropout, mc_dropout
 from uqbench.layers.random_feature_gp import (
     RandomFeatureGaussianProcess,
@@ -37,11 +43,13 @@ __all__ = [
     "BatchEnsembleLinear",
     "BatchedLinear",
     "ConvSpectralBound",
+    "HeteroscedasticSoftmaxHead",
     "MCDropout",
     "RandomFeatureGaussianProcess",
     "SpectralBound",
     "SpectralConvResidualBlock",
     "SpectralResidualBlock",
+    "attach_heteroscedastic_head",
     "batched_dropout",
     "gaussian_mean_variance",
     "mc_dropout",

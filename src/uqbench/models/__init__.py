@@ -1,7 +1,8 @@
 """Models: plain ``nn.Module`` s for regression (``mlp.MLP``) and image classification.
 
 The image classifiers are built by name through the registry (``get``, ``names``, ``describe``,
-``from_config``); each records its constructor arguments in ``model.config``.
+``from_config``); each records its constructor arguments in ``model.config``. Your own network
+plugs in as ``package.module:factory`` (``user_factory.UserModel``).
 """
 
 from uqbench.models.bottleneck_resnet import BottleneckResNet
@@ -17,6 +18,7 @@ from uqbench.models.registry import (
     register_model_class,
 )
 from uqbench.models.resnet import ResNet
+from uqbench.models.user_factory import UserModel
 from uqbench.models.wide_resnet import WideResNet
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "LeNet5",
     "MLPClassifier",
     "ResNet",
+    "UserModel",
     "WideResNet",
     "check_name",
     "describe",

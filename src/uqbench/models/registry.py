@@ -6,6 +6,9 @@ family: ``resnet<6n+2>`` (CIFAR ResNets, e.g. ``resnet110``) and ``wrn<depth>_<k
 ResNets, e.g. ``wrn16_4`` or ``wrn-40-2``). ``resnet18`` and ``resnet50`` are the ImageNet-family
 networks of those depths, so the CIFAR ResNet of depth 50 (n = 8) is only reachable through
 ``uqbench.models.resnet.cifar_resnet(50)``.
+
+A name with a colon, ``package.module:factory``, is your own network: see
+:mod:`uqbench.models.user_factory` (its checkpoints import that module again when loaded).
 """
 
 from __future__ import annotations
@@ -26,11 +29,20 @@ from uqbench.models.fast_cifar import FastCifarNet
 from uqbench.models.lenet import LeNet5
 from uqbench.models.mlp_classifier import MLPClassifier
 from uqbench.models.resnet import ResNet, cifar_resnet, resnet18, stem_for
+from uqbench.models.user_factory import UserModel, is_factory_path, resolve_factory
 from uqbench.models.wide_resnet import WideResNet, blocks_per_group
 
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
     f"{cls.__module__}.{cls.__qualname__}": cls
-    for cls in (MLPClassifier, LeNet5, ResNet, WideResNet, BottleneckResNet, FastCifarNet)
+    for cls in (
+        MLPClassifier,
+        LeNet5,
+        ResNet,
+        WideResNet,
+        BottleneckResNet,
+        FastCifarNet,
+        UserModel,
+    )
 }
 
 
@@ -240,7 +252,8 @@ def _match(name: object) -> tuple[str, Family, re.Match[str]]:
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(
         f"unknown model {name!r}.{hint} Known: {', '.join(NAMES)}; also any resnet<6n+2> "
-        "(CIFAR ResNet) and wrn<depth>_<k> (Wide ResNet). `uqbench list models` describes them."
+        "(CIFAR ResNet) and wrn<depth>_<k> (Wide ResNet). `uqbench list models` describes them; "
+        "a network of your own is 'package.module:factory'."
     )
 
 
@@ -261,7 +274,11 @@ def _check_depth(family_key: str, match: re.Match[str]) -> None:
 
 def check_name(name: str) -> None:
     """A ``ValueError`` (with close matches) unless ``name`` is a model :func:`get` can build;
-    cheap, so callers can check a flag before loading data."""
+    cheap, so callers can check a flag before loading data. A ``package.module:factory`` is
+    imported and must be callable (what it builds is checked by :func:`get`)."""
+    if is_factory_path(name):
+        resolve_factory(name)
+        return
     _check_depth(*_match(name)[::2])
 
 
@@ -278,7 +295,17 @@ def get(
     ``kwargs`` are the family's options (``width`` for ResNets, ``hidden_sizes`` for the MLP,
     ...; a wrong one is an error listing them). The model's ``config`` holds its constructor
     arguments, so ``from_config(type(model) path or name, model.config)`` rebuilds it.
+
+    ``name`` may be ``package.module:factory``: a :class:`~uqbench.models.user_factory.UserModel`
+    wrapping what the factory returns (``kwargs`` are not allowed), checked on a probe batch.
     """
+    if is_factory_path(name):
+        if kwargs:
+            raise ValueError(
+                f"model {name!r} is built by its factory alone; options "
+                f"{', '.join(map(repr, sorted(kwargs)))} are not passed to it"
+            )
+        return UserModel(name, num_classes, in_channels, image_size, dropout_rate)
     family_key, family, match = _match(name)
     _check_depth(family_key, match)
     num_classes = positive_int("num_classes", num_classes)
@@ -301,7 +328,8 @@ def from_config(class_path_or_name: str, config: Mapping[str, Any]) -> nn.Module
     ``class_path_or_name`` is ``module.ClassName`` as the checkpoint records it (e.g.
     ``uqbench.models.resnet.ResNet``) or a name :func:`get` accepts (``resnet20``); ``config`` is
     the model's ``config`` (its constructor arguments). Only uqbench's own model classes are
-    built, so a checkpoint cannot make this import arbitrary code.
+    built, with one exception: a :class:`~uqbench.models.user_factory.UserModel` config (from
+    ``--model=package.module:factory``) imports and calls that factory again.
     """
     if not isinstance(class_path_or_name, str):
         raise ValueError(f"expected a class path or model name, got {class_path_or_name!r}")

@@ -88,7 +88,11 @@ REGRESSION_FLAGS = (
 
 # Image classification (uqbench.baselines.image.*). Unset values come from the --protocol.
 MODEL = flags.DEFINE_string(
-    "model", None, "Network (see `uqbench list models`), e.g. lenet, resnet20, wrn28_10, wrn16_4."
+    "model",
+    None,
+    "Network (see `uqbench list models`), e.g. lenet, resnet20, wrn28_10, wrn16_4; or your own "
+    "as package.module:factory (called with num_classes, in_channels, image_size and, if it "
+    "takes it, dropout_rate; returns an nn.Module mapping normalised images to logits).",
 )
 PROTOCOL = flags.DEFINE_enum(
     "protocol",

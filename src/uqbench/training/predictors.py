@@ -10,6 +10,9 @@ computed from float32 logits.
 A checkpoint stores every network's weights (``member<i>.<name>`` for ensembles) and, in its
 metadata, the method, the network's class and constructor arguments, the normalisation constants
 and the prediction settings, so ``uqbench eval RUN_DIR`` can rebuild the predictor on any data.
+A heteroscedastic head (``image/heteroscedastic``) is part of the network: its settings are kept
+as ``heteroscedastic_head`` and it is attached again before the weights load; its output is the
+log of the Monte-Carlo probability, so :func:`single` predicts with it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import nn
 
 from uqbench import models
 from uqbench.layers.batch_ensemble import batch_ensemble_model
+from uqbench.layers.heteroscedastic_classification import attach_heteroscedastic_head
 from uqbench.layers.mc_dropout import mc_dropout
 from uqbench.layers.mimo import MIMO
 from uqbench.layers.random_feature_gp import RandomFeatureGaussianProcess
@@ -227,6 +231,11 @@ def load_networks(
         network = models.from_config(architecture["class"], architecture["kwargs"])
         if metadata["method"] == "image/sngp":
             network = sngp_network(network, metadata["image_shape"], metadata["sngp"])
+        if "heteroscedastic_head" in metadata:  # image/heteroscedastic replaced the output layer
+            classes = (
+                len(metadata.get("class_names") or []) or architecture["kwargs"]["num_classes"]
+            )
+            attach_heteroscedastic_head(network, classes, **metadata["heteroscedastic_head"])
         target = network
         if "rank_one" in metadata:  # the weights are those of the converted network
             network = _rank_one_model(target, metadata["rank_one"])

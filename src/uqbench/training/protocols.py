@@ -6,7 +6,9 @@
   most 2 pixels + flips, every training image used: no validation carve-out). MC dropout has
   UB's dropout.py defaults: rate 0.1, base rate 0.05 per 128 examples, L2 3e-4 (weight decay
   6e-4). MIMO has mimo.py's: 250 epochs, L2 3e-4, decay at 40/80/90% of training, 0.1 for
-  the 128 new examples of each step (docs/fidelity/mimo.md). Each fact's source line and every
+  the 128 new examples of each step (docs/fidelity/mimo.md). The heteroscedastic head
+  (``image/heteroscedastic``) trains with the deterministic recipe, as UB's heteroscedastic.py
+  changes none of it (docs/fidelity/heteroscedastic.md). Each fact's source line and every
   deviation: docs/fidelity/ub.md.
 - ``fast``: a short schedule for a GPU after Keller Jordan's airbench (the ``fast_cifar`` network
   with patch whitening, batch 1024, Nesterov momentum 0.85, the step size and weight decay of

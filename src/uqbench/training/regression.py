@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from uqbench import data, metrics
-from uqbench.layers.heteroscedastic import gaussian_mean_variance
+from uqbench.layers.gaussian_head import gaussian_mean_variance
 from uqbench.layers.mc_dropout import mc_dropout
 from uqbench.models.mlp import MLP
 from uqbench.training import flags as common

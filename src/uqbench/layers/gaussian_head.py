@@ -1,4 +1,4 @@
-"""Heads that predict a mean and a variance (heteroscedastic regression, Nix & Weigend 1994)."""
+"""Split a regression output into a Gaussian mean and variance (Nix & Weigend 1994)."""
 
 from __future__ import annotations
 
