@@ -103,3 +103,13 @@ def test_bad_input_is_a_one_line_error_with_its_exit_code_and_nothing_written(
     assert err and re.search(message, err[-1]), err
     assert err[-1].startswith("uqbench: ")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_argument_without_dashes_is_refused_not_ignored(tmp_path, capsys, monkeypatch):
+    # a mistyped output_dir=... used to be ignored: the run wrote into runs/ and exited 0
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    argv = ["run", "uci/deterministic", "--dataset=diabetes", f"output_dir={out}", "--epochs=1"]
+    assert main(argv) == 2
+    assert "takes only --flags, got 'output_dir=" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "runs").exists()

@@ -74,10 +74,16 @@ def run(name: str, argv: Sequence[str]) -> dict:
     FLAGS = flags.FLAGS
     FLAGS.unparse_flags()
     try:
-        FLAGS([f"uqbench run {name}", *argv])
+        rest = FLAGS([f"uqbench run {name}", *argv])[1:]
     except flags.Error as err:
         FLAGS.unparse_flags()
         raise BaselineError(f"{name}: {err}. Its flags: {_flag_list(allowed)}") from None
+    if rest:
+        FLAGS.unparse_flags()
+        raise BaselineError(
+            f"{name} takes only --flags, got {rest[0]!r} (did you mean --{rest[0].lstrip('-')}?). "
+            f"Its flags: {_flag_list(allowed)}"
+        )
     foreign = sorted(f for f in FLAGS if FLAGS[f].present and f not in allowed)
     if foreign:
         FLAGS.unparse_flags()
