@@ -27,7 +27,8 @@ from uqbench.data.corrupted import CorruptionSuite, resolve_corruptions, resolve
 from uqbench.data.images import channel_stats
 from uqbench.layers.temperature import fit_temperature
 from uqbench.training import flags as common
-from uqbench.training.classifier import Recipe, Runtime
+from uqbench.training import predictors
+from uqbench.training.classifier import Recipe, Runtime, fit
 from uqbench.training.environment import select_device
 from uqbench.training.evaluation import PredictFn, Predictions, collect, evaluate, nll
 from uqbench.training.protocols import Protocol, choose_protocol
@@ -79,6 +80,43 @@ class ImageTask:
             sample = self.data.x_train[:INIT_IMAGES]
             model.init_from_images(augment.normalize(sample, self.data.mean, self.data.std))
         return model
+
+    def train(
+        self, model: nn.Module, recipe: Recipe | None = None, **options: Any
+    ) -> tuple[list[dict], float]:
+        """``classifier.fit`` of ``model`` on the task's training images with ``recipe`` (default
+        the task's), its seed, runtime and progress settings; ``options`` go to ``fit`` (e.g.
+        ``param_groups``). Returns the history and the training seconds."""
+        start = time.perf_counter()
+        history = fit(
+            model,
+            self.data.x_train,
+            self.data.y_train,
+            self.data.mean,
+            self.data.std,
+            recipe or self.recipe,
+            self.runtime,
+            seed=self.seed,
+            description=f"{self.method} {self.data.name}",
+            quiet=self.quiet,
+            **options,
+        )
+        return history, time.perf_counter() - start
+
+    def checkpoint(
+        self, networks: Sequence[nn.Module], **settings: Any
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """``checkpoint.safetensors`` of ``networks`` with the task's normalisation, image shape,
+        classes and test flips, and the method's ``settings`` in the metadata."""
+        return predictors.checkpoint_of(
+            self.method,
+            networks,
+            norm=(self.data.mean, self.data.std),
+            image_shape=self.data.image_shape,
+            class_names=self.data.class_names,
+            flips=self.recipe.test_flips,
+            **settings,
+        )
 
     def log(self, message: str) -> None:
         if not self.quiet:

@@ -13,8 +13,6 @@ batch norm and biases only, never the fast weights, which (with the members' bia
 
 from __future__ import annotations
 
-import time
-
 from absl import flags
 
 from uqbench.baselines import run_as_script
@@ -25,7 +23,6 @@ from uqbench.layers.batch_ensemble import (
 )
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 
 FAST_WEIGHT_INIT = flags.DEFINE_enum(
     "fast_weight_init",
@@ -69,21 +66,11 @@ def run() -> dict:
         raise ValueError(f"--fast_weight_lr_multiplier must be positive, got {multiplier}")
     per_step = images_per_step(recipe.batch_size, size)
     model = batch_ensemble_model(task.build_model(), size, init)
-    start = time.perf_counter()
-    history = fit(
+    history, train_seconds = task.train(
         model,
-        data.x_train,
-        data.y_train,
-        data.mean,
-        data.std,
         recipe.with_overrides(batch_size=per_step),
-        runtime,
-        seed=task.seed,
-        description=f"{task.method} {data.name}",
-        quiet=task.quiet,
         param_groups=parameter_groups(model, multiplier),
     )
-    train_seconds = time.perf_counter() - start
 
     norm = (data.mean, data.std)
     rank_one = {"kind": "batchensemble", "ensemble_size": size, "fast_weight_init": init}
@@ -94,15 +81,7 @@ def run() -> dict:
         history=history,
         train_seconds=train_seconds,
         params=image_task.count_parameters(model),
-        checkpoint=predictors.checkpoint_of(
-            task.method,
-            [model.network],
-            norm=norm,
-            image_shape=data.image_shape,
-            class_names=data.class_names,
-            flips=recipe.test_flips,
-            rank_one=rank_one,
-        ),
+        checkpoint=task.checkpoint([model.network], rank_one=rank_one),
         extra={**rank_one, "fast_weight_lr_multiplier": multiplier},
     )
 

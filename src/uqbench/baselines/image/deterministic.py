@@ -10,12 +10,9 @@ divides the logits by a temperature fitted on the validation set (Guo et al. 201
 
 from __future__ import annotations
 
-import time
-
 from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 
 FLAGS_USED = common.IMAGE_FLAGS
 
@@ -25,20 +22,7 @@ def run() -> dict:
     task = image_task.prepare_task("image/deterministic")
     data, runtime, recipe = task.data, task.runtime, task.recipe
     model = task.build_model()
-    start = time.perf_counter()
-    history = fit(
-        model,
-        data.x_train,
-        data.y_train,
-        data.mean,
-        data.std,
-        recipe,
-        runtime,
-        seed=task.seed,
-        description=f"{task.method} {data.name}",
-        quiet=task.quiet,
-    )
-    train_seconds = time.perf_counter() - start
+    history, train_seconds = task.train(model)
 
     norm = (data.mean, data.std)
     return image_task.finish_run(
@@ -48,14 +32,7 @@ def run() -> dict:
         history=history,
         train_seconds=train_seconds,
         params=image_task.count_parameters(model),
-        checkpoint=predictors.checkpoint_of(
-            task.method,
-            [model],
-            norm=norm,
-            image_shape=data.image_shape,
-            class_names=data.class_names,
-            flips=recipe.test_flips,
-        ),
+        checkpoint=task.checkpoint([model]),
     )
 
 

@@ -12,15 +12,12 @@ Baselines). Under ``--protocol=ub`` the learning rate and weight decay are those
 
 from __future__ import annotations
 
-import time
-
 import torch
 from absl import flags
 
 from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 
 DROPOUT_RATE = flags.DEFINE_float(
     "dropout_rate", None, "Dropout rate of the network; default: the protocol's (0.1)."
@@ -39,20 +36,7 @@ def run() -> dict:
     if samples < 1:
         raise ValueError(f"--mc_samples must be at least 1, got {samples}")
     model = task.build_model(dropout_rate=rate)
-    start = time.perf_counter()
-    history = fit(
-        model,
-        data.x_train,
-        data.y_train,
-        data.mean,
-        data.std,
-        recipe,
-        runtime,
-        seed=task.seed,
-        description=f"{task.method} {data.name}",
-        quiet=task.quiet,
-    )
-    train_seconds = time.perf_counter() - start
+    history, train_seconds = task.train(model)
     torch.manual_seed(task.seed)  # the Monte-Carlo samples are reproducible
     norm = (data.mean, data.std)
     return image_task.finish_run(
@@ -62,16 +46,7 @@ def run() -> dict:
         history=history,
         train_seconds=train_seconds,
         params=image_task.count_parameters(model),
-        checkpoint=predictors.checkpoint_of(
-            task.method,
-            [model],
-            norm=norm,
-            image_shape=data.image_shape,
-            class_names=data.class_names,
-            flips=recipe.test_flips,
-            dropout_rate=rate,
-            mc_samples=samples,
-        ),
+        checkpoint=task.checkpoint([model], dropout_rate=rate, mc_samples=samples),
         extra={"dropout_rate": rate, "mc_samples": samples},
     )
 

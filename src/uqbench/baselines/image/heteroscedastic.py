@@ -13,8 +13,6 @@ and recipe are UB's (6 factors, temperature 1.3, 10,000 samples; deterministic.p
 
 from __future__ import annotations
 
-import time
-
 import torch
 from absl import flags
 
@@ -22,7 +20,6 @@ from uqbench.baselines import run_as_script
 from uqbench.layers.heteroscedastic_classification import attach_heteroscedastic_head
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 
 # Per protocol: (num_factors, temperature, train_mc_samples, test_mc_samples). ub: UB's CIFAR
 # flags; cpu: tuned on digits (docs/fidelity/heteroscedastic.md); fast: UB's factors and
@@ -94,20 +91,7 @@ def run() -> dict:
     model = task.build_model()
     probe = torch.zeros(2, *data.image_shape, device=runtime.device)
     attach_heteroscedastic_head(model, data.num_classes, probe=probe, **settings)
-    start = time.perf_counter()
-    history = fit(
-        model,
-        data.x_train,
-        data.y_train,
-        data.mean,
-        data.std,
-        recipe,
-        runtime,
-        seed=task.seed,
-        description=f"{task.method} {data.name}",
-        quiet=task.quiet,
-    )
-    train_seconds = time.perf_counter() - start
+    history, train_seconds = task.train(model)
     torch.manual_seed(task.seed)  # the Monte-Carlo samples are reproducible
     norm = (data.mean, data.std)
     return image_task.finish_run(
@@ -117,15 +101,7 @@ def run() -> dict:
         history=history,
         train_seconds=train_seconds,
         params=image_task.count_parameters(model),
-        checkpoint=predictors.checkpoint_of(
-            task.method,
-            [model],
-            norm=norm,
-            image_shape=data.image_shape,
-            class_names=data.class_names,
-            flips=recipe.test_flips,
-            heteroscedastic_head=settings,
-        ),
+        checkpoint=task.checkpoint([model], heteroscedastic_head=settings),
         extra={"heteroscedastic_head": settings},
     )
 

@@ -14,15 +14,12 @@ image and their softmax outputs are averaged, for the cost of about one network.
 
 from __future__ import annotations
 
-import time
-
 from absl import flags
 
 from uqbench.baselines import run_as_script
 from uqbench.layers.mimo import MIMO, MIMOBatches
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 
 INPUT_REPETITION = flags.DEFINE_float(
     "input_repetition",
@@ -56,21 +53,7 @@ def run() -> dict:
     )
     batching.new_examples(data.x_train.shape[0], recipe.batch_size)  # a bad batch size fails now
     model = MIMO(task.build_model(stacked_inputs=batching.num_members), batching.num_members)
-    start = time.perf_counter()
-    history = fit(
-        model,
-        data.x_train,
-        data.y_train,
-        data.mean,
-        data.std,
-        recipe,
-        runtime,
-        seed=task.seed,
-        description=f"{task.method} {data.name}",
-        quiet=task.quiet,
-        batching=batching,
-    )
-    train_seconds = time.perf_counter() - start
+    history, train_seconds = task.train(model, batching=batching)
 
     norm = (data.mean, data.std)
     settings = {
@@ -85,15 +68,7 @@ def run() -> dict:
         history=history,
         train_seconds=train_seconds,
         params=image_task.count_parameters(model),
-        checkpoint=predictors.checkpoint_of(
-            task.method,
-            [model.network],
-            norm=norm,
-            image_shape=data.image_shape,
-            class_names=data.class_names,
-            flips=recipe.test_flips,
-            **settings,
-        ),
+        checkpoint=task.checkpoint([model.network], **settings),
         extra=settings,
     )
 

@@ -13,8 +13,6 @@ divided by the number of training images, its weight annealed linearly from 0 to
 
 from __future__ import annotations
 
-import time
-
 import torch
 from absl import flags
 
@@ -23,7 +21,6 @@ from uqbench.layers.batch_ensemble import FAST_WEIGHT_INITS, parameter_groups
 from uqbench.layers.rank1 import POSTERIORS, kl_divergence, rank1_model
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 
 POSTERIOR = flags.DEFINE_enum(
     "posterior", None, list(POSTERIORS), "Posterior and prior family; default: normal."
@@ -104,22 +101,12 @@ def run() -> dict:
         weight = min(1.0, (step + 1) / (steps_per_epoch * anneal))
         return weight * kl_divergence(model) / train_size
 
-    start = time.perf_counter()
-    history = fit(
+    history, train_seconds = task.train(
         model,
-        data.x_train,
-        data.y_train,
-        data.mean,
-        data.std,
         recipe.with_overrides(batch_size=per_step),
-        runtime,
-        seed=task.seed,
-        description=f"{task.method} {data.name}",
-        quiet=task.quiet,
         param_groups=parameter_groups(model, s["fast_weight_lr_multiplier"]),
         extra_loss=kl_loss,
     )
-    train_seconds = time.perf_counter() - start
     torch.manual_seed(task.seed)  # the test-time draws are reproducible
 
     norm = (data.mean, data.std)
@@ -131,16 +118,7 @@ def run() -> dict:
         history=history,
         train_seconds=train_seconds,
         params=image_task.count_parameters(model),
-        checkpoint=predictors.checkpoint_of(
-            task.method,
-            [model.network],
-            norm=norm,
-            image_shape=data.image_shape,
-            class_names=data.class_names,
-            flips=recipe.test_flips,
-            rank_one=rank_one,
-            num_eval_samples=samples,
-        ),
+        checkpoint=task.checkpoint([model.network], rank_one=rank_one, num_eval_samples=samples),
         extra={**rank_one, "num_eval_samples": samples, "kl_annealing_epochs": anneal},
     )
 

@@ -14,7 +14,6 @@ predictive variance (``--gp_mean_field_factor``). Needs a residual network: resn
 from __future__ import annotations
 
 import math
-import time
 
 from absl import flags
 
@@ -22,7 +21,6 @@ from uqbench.baselines import run_as_script
 from uqbench.layers.random_feature_gp import FEATURE_TYPES, reset_each_epoch
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 
 SPEC_NORM_BOUND = flags.DEFINE_float(
     "spec_norm_bound", None, "Bound on each convolution's operator norm; default: the protocol's."
@@ -91,21 +89,9 @@ def run() -> dict:
         ),
     }
     model = predictors.sngp_network(task.build_model(), data.image_shape, settings)
-    start = time.perf_counter()
-    history = fit(
-        model,
-        data.x_train,
-        data.y_train,
-        data.mean,
-        data.std,
-        recipe,
-        runtime,
-        seed=task.seed,
-        description=f"{task.method} {data.name}",
-        quiet=task.quiet,
-        on_epoch_end=reset_each_epoch(model.fc, recipe.epochs),
+    history, train_seconds = task.train(
+        model, on_epoch_end=reset_each_epoch(model.fc, recipe.epochs)
     )
-    train_seconds = time.perf_counter() - start
 
     norm = (data.mean, data.std)
     return image_task.finish_run(
@@ -115,15 +101,7 @@ def run() -> dict:
         history=history,
         train_seconds=train_seconds,
         params=image_task.count_parameters(model),
-        checkpoint=predictors.checkpoint_of(
-            task.method,
-            [model],
-            norm=norm,
-            image_shape=data.image_shape,
-            class_names=data.class_names,
-            flips=recipe.test_flips,
-            sngp=settings,
-        ),
+        checkpoint=task.checkpoint([model], sngp=settings),
         extra={"sngp": settings},
     )
 
