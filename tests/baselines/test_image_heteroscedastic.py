@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn.metrics import log_loss
 
 from uqbench import baselines
@@ -18,13 +17,13 @@ FAST = ["--dataset=digits", "--epochs=2", "--device=cpu", "--holdout_classes=8,9
 USER_MODEL = "--model=user_models_for_tests:small_cnn"
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(autouse=True)
-def one_thread_and_helpers(monkeypatch):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def user_model_helpers(monkeypatch):
+    """The test factories in tests/models are importable by dotted path."""
     monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "models"))
-    yield
-    torch.set_num_threads(previous)
 
 
 def _run(name: str, out, *extra: str) -> dict:

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from uqbench import baselines
 from uqbench.training.protocols import PROTOCOLS
@@ -16,12 +15,7 @@ from uqbench.training.reevaluate import reevaluate
 FAST = ["--dataset=digits", "--epochs=2", "--device=cpu", "--holdout_classes=8,9", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_mimo_run_saves_its_heads_and_eval_rebuilds_them(tmp_path):

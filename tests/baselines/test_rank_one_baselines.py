@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from uqbench import baselines
 from uqbench.training.reevaluate import reevaluate
@@ -15,12 +14,7 @@ from uqbench.training.reevaluate import reevaluate
 FAST = ["--dataset=digits", "--device=cpu", "--holdout_classes=8,9", "--quiet", "--batch_size=128"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(

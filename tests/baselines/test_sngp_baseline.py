@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from uqbench import baselines
 from uqbench.training.reevaluate import reevaluate
@@ -22,12 +21,7 @@ FAST = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_sngp_runs_on_a_residual_network_and_reloads_exactly(tmp_path):

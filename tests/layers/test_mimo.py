@@ -19,12 +19,7 @@ from uqbench.training.classifier import Runtime
 CPU = Runtime.for_device(torch.device("cpu"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_stacking_and_heads_match_a_hand_built_reference():

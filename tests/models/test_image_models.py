@@ -21,15 +21,7 @@ from uqbench.models.mlp_classifier import MLPClassifier
 from uqbench.models.resnet import ResNet, ZeroPadShortcut, cifar_resnet
 from uqbench.models.wide_resnet import WideBlock, WideResNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy machine OpenMP's
-    spin-waiting makes them up to 100x slower; the previous setting is restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def count(model: nn.Module) -> int:
