@@ -1,52 +1,68 @@
-"""Regenerate docs/results/image.md: the image baselines on digits (CPU) and CIFAR-10 (GPU).
+"""Regenerate docs/results/image.md from one result file per cell (setting x method x seed).
 
-    python benchmarks/image.py                                   # digits, CPU protocol, 3 seeds
-    python benchmarks/image.py --cifar=../shared/data/cifar10/cifar10-jpeg75.tar.gz --device=cuda
-    python benchmarks/image.py --seeds=1 --methods=deterministic --output=-   # a quick look
+    python benchmarks/image.py                                # run missing cells, rebuild the page
+    python benchmarks/image.py --settings=cifar10-cpu         # only run the CIFAR-10 CPU cells
+    python benchmarks/image.py --settings=none                # rebuild the page from the files
+    python benchmarks/image.py --settings=cifar10-fast --device=cuda   # on a GPU machine
+
+Each finished cell writes a small metrics-only JSON, ``docs/results/raw/<setting>/<method>-
+seed<k>.json``, which is committed; a cell whose file exists is skipped, so the table can be
+filled over several sittings and machines. A killed cell continues from its last epoch (every
+run is started with ``--resume``); a cell whose run directory finished but whose file was not
+written is read from the run directory. Temperature-scaled rows (``+ TS``) calibrate the base
+method's network of the same seed post hoc (``uqbench eval RUN --temperature_scaling``) when its
+run directory is here, else train it again with ``--temperature_scaling`` (the same network).
 
 Protocol (written before the runs): every method runs with the same data, validation carve-out
 (10%, fixed) and held-out classes (digits: 8 and 9; CIFAR-10: ship and truck), its protocol's
-defaults (for digits the `cpu` protocol and each method's tuned `cpu` settings, see
-docs/fidelity/), over ``--seeds`` seeds (0, 1, 2); the table shows mean ± standard error over
-seeds. Methods: deterministic, MC dropout (30 samples), deep ensemble (4 members), each also
-with temperature scaling (+ TS, fitted on the validation set), BatchEnsemble, rank-1 BNN, MIMO,
-SNGP and the heteroscedastic head. OOD: the held-out classes (and uniform noise) with the max
-probability as the score (in-distribution positive); TNR@95TPR is UB's (1-fpr)@95tpr (OOD
-positive). Corrupted metrics: the 15 corruptions at severities 1-5. The orderings of
-Uncertainty Baselines' table (``ORDERINGS``) are checked against deterministic by paired
-differences over seeds (mean ± standard error; "holds" only beyond two standard errors). The
-CIFAR-10 part needs a CUDA device; on a machine without one it is reported as pending.
+defaults (digits: ``cpu``; CIFAR-10 on a CPU: ``cpu32``; on a GPU: ``fast``; each method's
+settings under it are in docs/fidelity/), over seeds 0, 1, 2; the table shows mean ± standard
+error over seeds. Methods: deterministic, MC dropout, deep ensemble (4 members), each also with
+temperature scaling (+ TS, fitted on the validation set), BatchEnsemble, rank-1 BNN, MIMO, SNGP
+and the heteroscedastic head. OOD: the held-out classes and uniform noise, max probability as the
+score (in-distribution positive); TNR@95TPR is UB's (1-fpr)@95tpr (OOD positive). Corrupted
+metrics: the 15 corruptions at severities 1-5 (digits: all 360 test images of the kept classes;
+CIFAR-10: the default class-stratified 1,000). The orderings of Uncertainty Baselines' table
+(``ORDERINGS``) are checked against deterministic by paired differences over seeds (mean ±
+standard error; "holds" only beyond two standard errors).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from uqbench import baselines
+from uqbench.training.environment import git_commit, versions
 from uqbench.training.progress import format_seconds
+from uqbench.training.reevaluate import reevaluate
 from uqbench.training.report import markdown_table
 
+RAW = Path("docs/results/raw")
+SEEDS = 3
+# label -> (baseline script, extra flags, base label for a post-hoc temperature-scaled row)
 METHODS = {
-    "deterministic": ("image/deterministic", []),
-    "deterministic + TS": ("image/deterministic", ["--temperature_scaling"]),
-    "dropout": ("image/dropout", []),
-    "dropout + TS": ("image/dropout", ["--temperature_scaling"]),
-    "ensemble": ("image/ensemble", []),
-    "ensemble + TS": ("image/ensemble", ["--temperature_scaling"]),
-    "batchensemble": ("image/batchensemble", []),
-    "rank-1 BNN": ("image/rank1", []),
-    "MIMO": ("image/mimo", []),
-    "SNGP": ("image/sngp", []),
-    "heteroscedastic": ("image/heteroscedastic", []),
+    "deterministic": ("image/deterministic", [], None),
+    "deterministic + TS": ("image/deterministic", ["--temperature_scaling"], "deterministic"),
+    "dropout": ("image/dropout", [], None),
+    "dropout + TS": ("image/dropout", ["--temperature_scaling"], "dropout"),
+    "ensemble": ("image/ensemble", [], None),
+    "ensemble + TS": ("image/ensemble", ["--temperature_scaling"], "ensemble"),
+    "batchensemble": ("image/batchensemble", [], None),
+    "rank-1 BNN": ("image/rank1", [], None),
+    "MIMO": ("image/mimo", [], None),
+    "SNGP": ("image/sngp", [], None),
+    "heteroscedastic": ("image/heteroscedastic", [], None),
 }
 COLUMNS = (
     ("accuracy", "test/accuracy"),
@@ -56,26 +72,12 @@ COLUMNS = (
     ("holdout AUROC", "ood/holdout/auroc"),
     ("holdout TNR@95TPR", "ood/holdout/tnr_at_95_tpr"),
     ("noise AUROC", "ood/uniform_noise/auroc"),
+    ("noise TNR@95TPR", "ood/uniform_noise/tnr_at_95_tpr"),
     ("cAcc", "corrupted/mean/accuracy"),
     ("cNLL", "corrupted/mean/nll"),
     ("cECE", "corrupted/mean/ece"),
     ("disagreement", "test/diversity/disagreement"),
     ("params", "cost/params"),
-)
-READING = (
-    "## Reading the digits table",
-    "",
-    "Each method runs its own `cpu` defaults (docs/fidelity/): SNGP trains resnet8 (it needs residual",
-    "layers), so its row differs from deterministic (LeNet-5) in architecture as well as method; on",
-    "the same resnet8 a deterministic network had a better held-out AUROC than SNGP in the one seed",
-    "compared (0.9915 vs 0.9825, docs/fidelity/sngp.md), so the SNGP ordering here is not evidence",
-    "for SNGP's mechanism, and SNGP's corrupted accuracy is the lowest of all. Corrupted accuracy",
-    "rises slightly from severity 1 to 2 for most methods: on 8x8 images defocus blur's radius",
-    "scales below one pixel and other corruptions barely act at low severity (docs/corruptions.md);",
-    "from severity 2 to 5 it falls for every method. Temperature scaling does not lower the",
-    "deterministic network's test ECE (its fitted T is about 1 on digits); the 4-member ensemble is",
-    "underconfident, so its raw ECE is worse than deterministic and temperature scaling fixes it.",
-    "",
 )
 # The published orderings (UB's table) this page checks, each by paired differences over seeds:
 # (method, metric key, "lower" or "higher" is better than deterministic).
@@ -85,112 +87,205 @@ ORDERINGS = (
     ("MIMO", "test/nll", "lower"),
     ("rank-1 BNN", "test/nll", "lower"),
     ("SNGP", "ood/holdout/auroc", "higher"),
+    ("SNGP", "ood/uniform_noise/auroc", "higher"),
     ("deterministic + TS", "test/ece", "lower"),
     ("ensemble", "test/ece", "lower"),
 )
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One table: a data set, the flags every run of it gets, and its heading."""
+
+    name: str
+    dataset: str
+    flags: tuple[str, ...]
+    heading: str
+    needs_cuda: bool = False
+
+
+def settings(cifar: str) -> dict[str, Setting]:
+    common = ("--ood=uniform_noise", "--corruptions=all")
+    return {
+        "digits": Setting(
+            "digits",
+            "digits",
+            ("--protocol=cpu", "--device=cpu", "--holdout_classes=8,9", *common),
+            "digits (scikit-learn 8x8), CPU protocol `cpu` (LeNet-5, 100 epochs), held-out "
+            "classes 8, 9",
+        ),
+        "cifar10-cpu": Setting(
+            "cifar10-cpu",
+            cifar,
+            ("--protocol=cpu32", "--device=cpu", "--holdout_classes=ship,truck", *common),
+            "CIFAR-10 (JPEG-75 copy), CPU protocol `cpu32`, 2 cores, held-out classes ship, truck",
+        ),
+        "cifar10-fast": Setting(
+            "cifar10-fast",
+            cifar,
+            (
+                "--protocol=fast",
+                "--device=cuda",
+                "--compile",
+                "--holdout_classes=ship,truck",
+                *common,
+            ),
+            "CIFAR-10 (JPEG-75 copy), GPU protocol `fast`, held-out classes ship, truck",
+            needs_cuda=True,
+        ),
+    }
+
+
+def slug(label: str) -> str:
+    return label.replace(" + ", "_").replace(" ", "").replace("-", "")
+
+
+def raw_path(setting: Setting, label: str, seed: int) -> Path:
+    return RAW / setting.name / f"{slug(label)}-seed{seed}.json"
+
+
+def cell_record(
+    setting: Setting, label: str, seed: int, summary: dict, command: str, base: dict | None
+) -> dict:
+    """The committed, metrics-only result of one cell: every metric except the per-corruption
+    breakdown (the means over types per severity are kept), costs, calibration and provenance."""
+    metrics = {
+        key: value
+        for key, value in summary["metrics"].items()
+        if not key.startswith("corrupted/") or key.startswith("corrupted/mean/")
+    }
+    timings = dict(summary.get("timings", {}))
+    if base is not None:  # calibrated post hoc: the network and its training are the base run's
+        metrics["cost/train_seconds"] = base["metrics"]["cost/train_seconds"]
+        timings["train_seconds"] = base["timings"]["train_seconds"]
+    return {
+        "setting": setting.name,
+        "method": label,
+        "seed": seed,
+        "command": command,
+        "git_commit": summary.get("git_commit") or git_commit(),
+        "versions": summary.get("versions") or versions(),
+        "device": summary.get("device"),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "timings": timings,
+        "temperature": summary.get("temperature"),
+        "validation": summary.get("validation", {}),
+        "metrics": metrics,
+    }
+
+
+def write_json(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def run_cell(setting: Setting, label: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
+    """Run (or resume, or read back) one cell and return its record."""
+    script, method_flags, base_label = METHODS[label]
+    out = runs_dir / setting.name / slug(label) / f"seed{seed}"
+    flags = [
+        f"--dataset={setting.dataset}",
+        f"--seed={seed}",
+        *setting.flags,
+        *extra,
+        *method_flags,
+    ]
+    command = f"uqbench run {script} " + " ".join(flags)
+    base = None
+    if (out / "summary.json").is_file():
+        summary = json.loads((out / "summary.json").read_text())
+    elif (
+        base_label is not None
+        and (base_dir := out.parents[1] / slug(base_label) / out.name).is_dir()
+    ):
+        base = json.loads((base_dir / "summary.json").read_text())
+        evaluation = [f for f in setting.flags if f.startswith(("--ood", "--corruption"))]
+        command = f"uqbench eval {base_dir} --temperature_scaling " + " ".join(evaluation)
+        summary = reevaluate(
+            base_dir,
+            dataset=setting.dataset,
+            ood=("uniform_noise",),
+            corruptions="all",
+            device="cuda" if setting.needs_cuda else "cpu",
+            output_dir=out,
+            overwrite=True,
+            temperature_scaling=True,
+            quiet=True,
+        )
+    else:
+        summary = baselines.run(script, [*flags, f"--output_dir={out}", "--resume", "--quiet"])
+    return cell_record(setting, label, seed, summary, command, base)
+
+
 def mean_se(values: list[float | None]) -> str:
-    if any(v is None for v in values):
+    if not values or any(v is None for v in values):
         return "-"
     array = np.asarray(values, dtype=np.float64)
-    if key_is_count(array):
+    if bool(np.all(array == np.round(array)) and array.min() > 100):
         return f"{array.mean():,.0f}"
     if len(array) < 2:
         return f"{array.mean():.4f}"
     return f"{array.mean():.4f} ± {array.std(ddof=1) / np.sqrt(len(array)):.4f}"
 
 
-def key_is_count(array: np.ndarray) -> bool:
-    """Parameter counts print as whole numbers."""
-    return bool(np.all(array == np.round(array)) and array.min() > 100)
-
-
-def run_setting(
-    label: str, dataset: str, flags: list[str], methods: list[str], seeds: int, runs_dir: Path
-) -> tuple[list[list[str]], list[str], dict[str, list[dict]]]:
-    """Run each method for each seed; rows of the results table, notes, and each method's
-    summaries (one per seed, in seed order)."""
+def rows_and_notes(
+    setting: Setting, cells: dict[str, list[dict]]
+) -> tuple[list[list[str]], list[str]]:
+    """The table rows of the methods with results (seeds shown when fewer than all), and the
+    per-method notes: corrupted accuracy by severity, temperature-scaling effects."""
     rows, notes = [], []
-    by_method: dict[str, list[dict]] = {}
-    for method in methods:
-        name, extra = METHODS[method]
-        summaries = by_method.setdefault(method, [])
-        for seed in range(seeds):
-            out = runs_dir / label / method.replace(" ", "").replace("+", "_") / f"seed{seed}"
-            start = time.perf_counter()
-            summaries.append(
-                baselines.run(
-                    name,
-                    [
-                        f"--dataset={dataset}",
-                        f"--seed={seed}",
-                        f"--output_dir={out}",
-                        "--overwrite",
-                        "--quiet",
-                        *flags,
-                        *extra,
-                    ],
-                )
-            )
-            print(
-                f"{label} {method} seed {seed}: "
-                f"{summaries[-1]['metrics']['test/accuracy']:.4f} accuracy in "
-                f"{format_seconds(time.perf_counter() - start)}",
-                flush=True,
-            )
-        row = [method]
-        for _, key in COLUMNS:
-            row.append(mean_se([s["metrics"].get(key) for s in summaries]))
-        train = [s["metrics"]["cost/train_seconds"] for s in summaries]
-        total = [s["timings"]["train_seconds"] + s["timings"]["eval_seconds"] for s in summaries]
+    for label, records in cells.items():
+        if not records:
+            continue
+        name = label if len(records) == SEEDS else f"{label} ({len(records)} seed(s))"
+        row = [name] + [mean_se([r["metrics"].get(key) for r in records]) for _, key in COLUMNS]
+        train = [r["metrics"]["cost/train_seconds"] for r in records]
         row += [
             format_seconds(float(np.mean(train))),
-            format_seconds(float(np.mean(total))),
-            f"{np.mean([s['metrics']['cost/ms_per_example'] for s in summaries]):.3f}",
+            f"{np.mean([r['metrics']['cost/ms_per_example'] for r in records]):.3f}",
         ]
         rows.append(row)
         curve = [
-            float(np.mean([s["metrics"][f"corrupted/mean/{k}/accuracy"] for s in summaries]))
+            float(np.mean([r["metrics"][f"corrupted/mean/{k}/accuracy"] for r in records]))
             for k in range(1, 6)
-            if f"corrupted/mean/{k}/accuracy" in summaries[0]["metrics"]
+            if f"corrupted/mean/{k}/accuracy" in records[0]["metrics"]
         ]
         if curve:
             falls = all(b < a for a, b in itertools.pairwise(curve))
             notes.append(
-                f"{label}: {method}: corrupted accuracy at severities 1-5: "
+                f"{setting.name}: {label}: corrupted accuracy at severities 1-5: "
                 f"{', '.join(f'{v:.4f}' for v in curve)} (falls with severity: "
                 f"{'yes' if falls else 'NO'})"
             )
-        if method.endswith("+ TS"):
-            before = [s["validation"]["val/ece"] for s in summaries]
-            after = [s["validation"]["val_scaled/ece"] for s in summaries]
-            temps = [s["temperature"] for s in summaries]
+        if label.endswith("+ TS"):
+            before = [r["validation"]["val/ece"] for r in records]
+            after = [r["validation"]["val_scaled/ece"] for r in records]
+            temps = [r["temperature"] for r in records]
             notes.append(
-                f"{label}: {method}: validation ECE {mean_se(before)} -> "
+                f"{setting.name}: {label}: validation ECE {mean_se(before)} -> "
                 f"{mean_se(after)} (T = {mean_se(temps)}); lowered in "
                 f"{sum(a < b for a, b in zip(after, before, strict=True))} of {len(before)} runs"
             )
-    return rows, notes, by_method
+    return rows, notes
 
 
-def checks(summaries: dict[str, list[dict]], label: str) -> list[str]:
-    """The published orderings against deterministic, by paired differences over seeds (the
-    same seed: the same validation carve-out, held-out classes and corrupted images): mean ±
-    standard error of (method - deterministic); "holds" when the mean is on the right side and
-    more than two standard errors from 0, "same direction, not significant" when only on the
+def checks(setting: Setting, cells: dict[str, list[dict]]) -> list[str]:
+    """The published orderings against deterministic, by paired differences over the seeds both
+    have (the same seed: the same validation carve-out, held-out classes and corrupted images):
+    mean ± standard error of (method - deterministic); "holds" when the mean is on the right side
+    and more than two standard errors from 0, "same direction, not significant" when only on the
     right side."""
     out = []
-    base = summaries.get("deterministic")
+    base = {r["seed"]: r for r in cells.get("deterministic", [])}
     for method, key, better in ORDERINGS:
-        if base is None or method not in summaries:
+        pairs = [(r, base[r["seed"]]) for r in cells.get(method, []) if r["seed"] in base]
+        if not pairs:
             continue
-        diffs = np.array(
-            [
-                s["metrics"][key] - b["metrics"][key]
-                for s, b in zip(summaries[method], base, strict=True)
-            ]
-        )
+        diffs = np.array([r["metrics"][key] - b["metrics"][key] for r, b in pairs])
         mean = float(diffs.mean())
         se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
         right = mean < 0 if better == "lower" else mean > 0
@@ -202,114 +297,182 @@ def checks(summaries: dict[str, list[dict]], label: str) -> list[str]:
             else "does NOT hold"
         )
         out.append(
-            f"- {label}: {method} {key} {better} than deterministic: difference {mean:+.4f} ± "
-            f"{se:.4f} over {len(diffs)} paired seeds: {verdict}"
+            f"- {setting.name}: {method} {key} {better} than deterministic: difference "
+            f"{mean:+.4f} ± {se:.4f} over {len(diffs)} paired seeds: {verdict}"
         )
     return out
+
+
+def load_cells(setting: Setting, methods: list[str]) -> dict[str, list[dict]]:
+    cells: dict[str, list[dict]] = {}
+    for label in methods:
+        records = []
+        for seed in range(SEEDS):
+            path = raw_path(setting, label, seed)
+            if path.is_file():
+                records.append(json.loads(path.read_text()))
+        cells[label] = records
+    return cells
+
+
+def section(setting: Setting, methods: list[str], pending_why: str) -> tuple[list[str], list[str]]:
+    """The markdown of one setting (table, or what is pending), and its notes and checks."""
+    cells = load_cells(setting, methods)
+    done = sum(len(v) for v in cells.values())
+    lines = [f"## {setting.heading}", ""]
+    if not done:
+        lines += [f"Pending: {pending_why}.", ""]
+        return lines, []
+    headers = ["method", *(c for c, _ in COLUMNS), "train", "ms/example"]
+    rows, notes = rows_and_notes(setting, cells)
+    missing = [
+        f"{label} seed {seed}"
+        for label, records in cells.items()
+        for seed in range(SEEDS)
+        if seed not in {r["seed"] for r in records}
+    ]
+    records = [r for v in cells.values() for r in v]
+    machines = sorted({f"{r['machine']}, {r['device']}, {r['threads']} threads" for r in records})
+    lines += [
+        f"{done} of {len(methods) * SEEDS} cells; run on {'; '.join(machines)}; torch "
+        f"{', '.join(sorted({r['versions'].get('torch', '?') for r in records}))}; commits "
+        f"{', '.join(sorted({str(r['git_commit'])[:8] for r in records}))}.",
+        "",
+        markdown_table(headers, rows),
+        "",
+    ]
+    if missing:
+        lines += [f"Pending cells ({pending_why}): {', '.join(missing)}.", ""]
+    return lines, notes + checks(setting, cells)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--settings",
+        default="digits,cifar10-cpu,cifar10-fast",
+        help="settings whose missing cells to run (comma separated, or none); the page always "
+        "shows every setting from its files",
+    )
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--cifar", default=None, help="CIFAR-10 image-folder archive (GPU part)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seeds", default="0,1,2", help="which seeds' cells to run")
+    parser.add_argument(
+        "--cifar",
+        default=os.path.join(
+            os.environ.get("UQBENCH_DATA_DIR", "../shared/data"), "cifar10/cifar10-jpeg75.tar.gz"
+        ),
+        help="the CIFAR-10 image-folder archive",
+    )
     parser.add_argument("--runs_dir", default="runs/benchmark/image")
+    parser.add_argument(
+        "--raw_dir", default=str(RAW), help="where the per-cell files are (and new ones go)"
+    )
     parser.add_argument("--output", default="docs/results/image.md", help="- for none")
     parser.add_argument("--extra_flags", default="", help="flags for every run, space separated")
     args = parser.parse_args()
+    global RAW
+    RAW = Path(args.raw_dir)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
-    runs_dir = Path(args.runs_dir)
-    extra = args.extra_flags.split()
-    headers = ["method", *(c for c, _ in COLUMNS), "train", "train + eval", "ms/example"]
-    sections, notes, targets = [], [], []
-    start = time.perf_counter()
-    digits_flags = [
-        "--protocol=cpu",
-        "--device=cpu",
-        "--holdout_classes=8,9",
-        "--ood=uniform_noise",
-        "--corruptions=all",
-    ]
-    rows, n, summaries = run_setting(
-        "digits", "digits", digits_flags + extra, methods, args.seeds, runs_dir
-    )
-    sections += [
-        "## digits (scikit-learn 8x8), CPU protocol (LeNet-5, 100 epochs), held-out classes 8, 9",
-        "",
-        markdown_table(headers, rows),
-        "",
-    ]
-    notes += n
-    targets += checks(summaries, "digits")
-    cuda = torch.cuda.is_available() and args.device != "cpu"
-    if args.cifar and cuda:
-        cifar_flags = [
-            "--protocol=fast",
-            f"--device={args.device}",
-            "--holdout_classes=ship,truck",
-            "--ood=uniform_noise",
-            "--compile",
-        ]
-        rows, n, summaries = run_setting(
-            "cifar10", args.cifar, cifar_flags + extra, methods, args.seeds, runs_dir
+    table = settings(args.cifar)
+    chosen = [s for s in args.settings.split(",") if s and s != "none"]
+    unknown = set(chosen) - set(table)
+    if unknown:
+        parser.error(f"unknown settings {sorted(unknown)}; choose from {', '.join(table)}, none")
+    cuda = torch.cuda.is_available()
+    for name in chosen:
+        setting = table[name]
+        if setting.needs_cuda and not cuda:
+            print(f"{name}: skipped, no CUDA device here", file=sys.stderr)
+            continue
+        if setting.dataset != "digits" and not Path(setting.dataset).is_file():
+            parser.error(f"{name}: no CIFAR-10 archive at {setting.dataset} (give --cifar)")
+        # Base methods first, so the + TS rows calibrate their networks post hoc.
+        order = sorted(methods, key=lambda m: METHODS[m][2] is not None)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for label in order:
+                path = raw_path(setting, label, seed)
+                if path.is_file():
+                    continue
+                start = time.perf_counter()
+                record = run_cell(
+                    setting, label, seed, Path(args.runs_dir), args.extra_flags.split()
+                )
+                write_json(path, record)
+                print(
+                    f"{name} {label} seed {seed}: {record['metrics']['test/accuracy']:.4f} "
+                    f"accuracy in {format_seconds(time.perf_counter() - start)} -> {path}",
+                    flush=True,
+                )
+    sections, notes = [], []
+    for setting in table.values():
+        why = (
+            "needs a CUDA device; on a GPU machine run `python benchmarks/image.py "
+            "--settings=cifar10-fast`"
+            if setting.needs_cuda
+            else f"run `python benchmarks/image.py --settings={setting.name}`"
         )
-        sections += [
-            f"## CIFAR-10 (JPEG-75 copy), fast protocol on {torch.cuda.get_device_name()}, "
-            "held-out classes ship, truck",
-            "",
-            markdown_table(headers, rows),
-            "",
-        ]
-        notes += n
-        targets += checks(summaries, "CIFAR-10")
-    else:
-        why = "no --cifar archive given" if not args.cifar else "no CUDA device here"
-        sections += [
-            "## CIFAR-10 (JPEG-75 copy), fast protocol",
-            "",
-            f"Pending: {why}. Run on a GPU machine:",
-            "",
-            "    python benchmarks/image.py --cifar=PATH/cifar10-jpeg75.tar.gz --device=cuda",
-            "",
-        ]
-    command = " ".join(["python benchmarks/image.py", *sys.argv[1:]])
+        lines, found = section(setting, methods, why)
+        sections += lines
+        notes += found
     report = "\n".join(
         [
             "# Image classification baselines",
             "",
-            f"Generated by `{command}` on {platform.machine()} ({torch.get_num_threads()} CPU "
-            f"threads), torch {torch.__version__}, {time.strftime('%Y-%m-%d')}, in "
-            f"{format_seconds(time.perf_counter() - start)}. Mean ± standard error over "
-            f"{args.seeds} seed(s). NLL: nats per example; ECE: 15 equal-width bins, top label; "
-            "AUROC: max probability, in-distribution positive. cAcc / cNLL / cECE: the 15 "
-            "CIFAR-10-C corruptions (`uqbench.data.shift`, scaled to the image size) at "
-            "severities 1-5 on the test images (digits: all 360 of the kept classes), mean over "
+            "Built by `python benchmarks/image.py` from the per-cell files in "
+            "`docs/results/raw/<setting>/` (each records the command that made it, the machine, "
+            "torch version and commit). Mean ± standard error over seeds 0-2. NLL: nats per "
+            "example; ECE: 15 equal-width bins, top label; AUROC: max probability, "
+            "in-distribution positive; TNR@95TPR: true-negative rate at 95% true-positive rate, "
+            "OOD positive. cAcc / cNLL / cECE: the 15 CIFAR-10-C corruptions "
+            "(`uqbench.data.shift`, scaled to the image size) at severities 1-5, mean over "
             "types per severity, then over severities, as Uncertainty Baselines aggregates them. "
-            "Times per run (train + eval includes the 75 corrupted sets).",
+            "train: training seconds per run (for + TS rows, the base network's). The protocol "
+            "is in the docstring of `benchmarks/image.py`; how to read each table below it.",
             "",
             *sections,
-            *(READING if args.cifar is None else []),
+            *READING,
             "## Notes",
             "",
-            *(f"- {n}" for n in notes),
-            *targets,
+            *(f"- {n}" for n in notes if not n.startswith("- ")),
+            *(n for n in notes if n.startswith("- ")),
             "",
         ]
     )
-    print(report)
-    if args.output != "-":
+    if args.output == "-":
+        print(report)
+    else:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(args.output).with_suffix(".tmp")
         tmp.write_text(report)
         os.replace(tmp, args.output)
         print(f"wrote {args.output}")
     return 0
+
+
+READING = (
+    "## Reference: Uncertainty Baselines on CIFAR-10 (another protocol)",
+    "",
+    "Published in the Uncertainty Baselines README for WRN-28-10 (36.5M parameters), 200-250 "
+    "epochs on 8 TPUv2 cores, the official CIFAR-10 with all 10 classes, OOD sets CIFAR-100 and "
+    "SVHN (`../shared/REFERENCE_RESULTS.md`). Not comparable number by number with the tables "
+    "above (other network, schedule, data copy, classes and OOD sets); compare the orderings.",
+    "",
+    "| method | NLL | accuracy | ECE | cNLL | cAcc | cECE |",
+    "|---|---|---|---|---|---|---|",
+    "| Deterministic | 0.159 | 0.960 | 0.0231 | 1.05 | 0.761 | 0.153 |",
+    "| MC Dropout (30) | 0.145 | 0.961 | 0.019 | 1.27 | 0.700 | 0.167 |",
+    "| Deep Ensemble (4) | 0.114 | 0.966 | 0.010 | 0.81 | 0.779 | 0.087 |",
+    "| BatchEnsemble (4) | 0.136 | 0.963 | 0.0177 | 0.97 | 0.778 | 0.124 |",
+    "| MIMO (3) | 0.123 | 0.964 | 0.010 | 0.927 | 0.766 | 0.112 |",
+    "| Rank-1 BNN (Gaussian, 4) | 0.128 | 0.963 | 0.008 | 0.84 | 0.767 | 0.080 |",
+    "| SNGP | 0.134 | 0.960 | 0.007 | 0.74 | 0.785 | 0.078 |",
+    "",
+)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,12 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument(
         "--cifar10c_dir", default=None, help="read corrupted images from a CIFAR-10-C folder"
     )
+    parser.add_argument(
+        "--temperature_scaling",
+        action="store_true",
+        help="fit a temperature on the run's validation set first (post-hoc calibration; the "
+        "run must have trained with a validation carve-out)",
+    )
     args = parser.parse_args(argv)
     if args.corruption_images < 0:
         raise ValueError("--corruption_images must be >= 0 (0: every test image)")
@@ -120,6 +126,7 @@ def _eval(argv: Sequence[str]) -> None:
         corruption_severities=args.corruption_severities,
         corruption_images=args.corruption_images or None,
         cifar10c_dir=args.cifar10c_dir,
+        temperature_scaling=args.temperature_scaling,
     )
 
 

@@ -24,6 +24,7 @@ from uqbench.data import augment
 from uqbench.training.divergence import DivergenceGuard
 from uqbench.training.ensembles import VectorizedEnsemble
 from uqbench.training.progress import Progress
+from uqbench.training.resume import FitCheckpoint, ResumeError, rng_state, set_rng_state
 from uqbench.training.schedules import SCHEDULES, lr_factor
 
 PRECISIONS = ("fp32", "bf16")
@@ -221,6 +222,7 @@ def fit(
     batching: Batching | None = None,
     param_groups: Sequence[Mapping[str, Any]] | None = None,
     extra_loss: Callable[[int], torch.Tensor] | None = None,
+    state: FitCheckpoint | None = None,
 ) -> list[dict]:
     """Train ``model`` (one network or a :class:`VectorizedEnsemble`) on uint8 ``images`` and
     ``labels`` already on ``runtime.device``; returns one history record per epoch.
@@ -242,6 +244,9 @@ def fit(
     and learning-rate multiplier; ``extra_loss(step)`` (0-based optimiser step) is added to the
     loss, e.g. a KL term: ``train/loss`` and the divergence check stay the cross-entropy, the
     term's epoch mean is ``train/extra_loss``.
+    With a ``state`` (:class:`~uqbench.training.resume.FitCheckpoint`), everything training
+    depends on is saved after every epoch and restored first if saved before, so a killed run
+    continues where it stopped and ends exactly as an uninterrupted one.
     """
     recipe.check()
     members = model.num_members if isinstance(model, VectorizedEnsemble) else None
@@ -277,10 +282,18 @@ def fit(
         [f"member {i}" for i in range(members)] if members else None,
         "lower --learning_rate, add warm-up (--warmup_epochs), or use --precision=fp32",
     )
-    history = []
+    history: list[dict] = []
     last_loss = ""
+    first_epoch = 1
+    saved = state.load() if state is not None else None
+    if saved is not None:
+        first_epoch = _restore(saved, model, optimizer, scheduler, generator, guard, runtime) + 1
+        history = list(saved["history"])
+        progress.update(
+            (first_epoch - 1) * steps_per_epoch, f"resumed after epoch {first_epoch - 1}"
+        )
     model.train()
-    for epoch in range(1, recipe.epochs + 1):
+    for epoch in range(first_epoch, recipe.epochs + 1):
         start = time.perf_counter()
         total_loss = torch.zeros(members or 1, device=runtime.device)
         total_extra = torch.zeros((), device=runtime.device)
@@ -319,6 +332,20 @@ def fit(
             "seconds": time.perf_counter() - start,
         }
         history.append(record)
+        if state is not None:
+            state.save(
+                {
+                    "epoch": epoch,
+                    "epochs": recipe.epochs,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "generator": generator.get_state(),
+                    "rng": rng_state(runtime.device),
+                    "guard": {"initial": guard.initial, "reference": guard.reference},
+                    "history": history,
+                }
+            )
         if on_epoch_end is not None:
             on_epoch_end(record)
         last_loss = f", loss {sum(epoch_loss) / len(epoch_loss):.3f} (epoch {epoch} mean)"
@@ -328,6 +355,32 @@ def fit(
         )
     model.eval()
     return history
+
+
+def _restore(
+    saved: Mapping[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    guard: DivergenceGuard,
+    runtime: Runtime,
+) -> int:
+    """Put a saved epoch's state back into the training objects; returns that epoch."""
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise ResumeError(
+            f"the saved training state does not fit this network or optimiser ({err}); pass "
+            "--overwrite instead of --resume to start again"
+        ) from err
+    scheduler.load_state_dict(saved["scheduler"])
+    generator.set_state(saved["generator"])
+    set_rng_state(saved["rng"], runtime.device)
+    guard.initial = saved["guard"]["initial"]
+    guard.reference = saved["guard"]["reference"]
+    return int(saved["epoch"])
 
 
 def _epoch_batches(

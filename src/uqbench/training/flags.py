@@ -97,7 +97,7 @@ MODEL = flags.DEFINE_string(
 PROTOCOL = flags.DEFINE_enum(
     "protocol",
     "auto",
-    ["auto", "ub", "fast", "cpu"],
+    ["auto", "ub", "fast", "cpu", "cpu32"],
     "Tuned defaults: ub (Uncertainty Baselines' WRN-28-10 CIFAR recipe), fast (a short GPU "
     "schedule), cpu (small images such as digits); auto: ub for wrn models, cpu on a CPU, "
     "else fast.",
@@ -179,6 +179,12 @@ PRECISION = flags.DEFINE_enum(
 )
 COMPILE = flags.DEFINE_bool("compile", False, "torch.compile the network (worth it on a GPU).")
 EVAL_BATCH_SIZE = flags.DEFINE_integer("eval_batch_size", 1000, "Batch size for evaluation.")
+RESUME = flags.DEFINE_bool(
+    "resume",
+    False,
+    "Continue a killed run of the same --output_dir and flags from its last finished epoch "
+    "(state saved beside the output as .<name>.training/); starts afresh if there is none.",
+)
 
 IMAGE_FLAGS = (
     DATASET,
@@ -186,6 +192,7 @@ IMAGE_FLAGS = (
     DOWNLOAD,
     OUTPUT_DIR,
     OVERWRITE,
+    RESUME,
     SEED,
     MODEL,
     PROTOCOL,
@@ -222,7 +229,7 @@ def value_or(holder: flags.FlagHolder, default: T) -> T:
 
 # Where a run writes is not part of its configuration: flags.txt records these as comments, so
 # `--flagfile=RUN/flags.txt` re-runs into a fresh directory (or the --output_dir given after it).
-NOT_REPLAYED = ("output_dir", "overwrite")
+NOT_REPLAYED = ("output_dir", "overwrite", "resume")
 
 
 def serialize(holders: Iterable[flags.FlagHolder]) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from absl import flags as absl_flags
 from scipy.special import log_softmax
 from torch import nn
 
@@ -32,8 +33,14 @@ from uqbench.training.classifier import Recipe, Runtime, fit
 from uqbench.training.environment import select_device
 from uqbench.training.evaluation import PredictFn, Predictions, collect, evaluate, nll
 from uqbench.training.protocols import Protocol, choose_protocol
+from uqbench.training.resume import TrainingState
 from uqbench.training.rundir import check_output_dir
 
+# Flags that change where or how fast a run goes, or what it prints, not what it computes.
+NOT_IN_CONFIG = frozenset(
+    {"output_dir", "overwrite", "resume", "quiet", "threads", "eval_batch_size", "flagfile"}
+    | {"data_dir", "download"}
+)
 VALIDATION_SEED = 0
 SUBSET_SEED = 0
 INIT_IMAGES = 5000
@@ -57,6 +64,7 @@ class ImageTask:
     overwrite: bool
     quiet: bool
     corrupted: CorruptionSuite | None = None
+    training_state: TrainingState | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def build_model(
@@ -82,12 +90,21 @@ class ImageTask:
         return model
 
     def train(
-        self, model: nn.Module, recipe: Recipe | None = None, **options: Any
+        self,
+        model: nn.Module,
+        recipe: Recipe | None = None,
+        *,
+        seed_offset: int = 0,
+        label: str = "",
+        **options: Any,
     ) -> tuple[list[dict], float]:
         """``classifier.fit`` of ``model`` on the task's training images with ``recipe`` (default
-        the task's), its seed, runtime and progress settings; ``options`` go to ``fit`` (e.g.
-        ``param_groups``). Returns the history and the training seconds."""
+        the task's), seed ``seed + seed_offset``, the task's runtime and progress settings, and
+        a per-epoch checkpoint in the run's training state (``--resume``); ``options`` go to
+        ``fit`` (e.g. ``param_groups``). Returns the history and the training seconds (those
+        of epochs trained before a resume included)."""
         start = time.perf_counter()
+        state = self.training_state.next_fit() if self.training_state is not None else None
         history = fit(
             model,
             self.data.x_train,
@@ -96,12 +113,14 @@ class ImageTask:
             self.data.std,
             recipe or self.recipe,
             self.runtime,
-            seed=self.seed,
-            description=f"{self.method} {self.data.name}",
+            seed=self.seed + seed_offset,
+            description=f"{self.method} {self.data.name}{label}",
             quiet=self.quiet,
+            state=state,
             **options,
         )
-        return history, time.perf_counter() - start
+        restored = state.restored_seconds if state is not None else 0.0
+        return history, time.perf_counter() - start + restored
 
     def checkpoint(
         self, networks: Sequence[nn.Module], **settings: Any
@@ -204,6 +223,7 @@ def prepare_task(method: str) -> ImageTask:
         quiet=common.QUIET.value,
     )
     task.corrupted = corruption_suite(task.data)
+    task.training_state = open_training_state(task)
     task.log(
         f"{method}: {dataset.name} ({dataset.x_train.shape[0]} train, {dataset.x_val.shape[0]} "
         f"validation, {dataset.x_test.shape[0]} test, {dataset.num_classes} classes), "
@@ -217,6 +237,37 @@ def prepare_task(method: str) -> ImageTask:
         )
     )
     return task
+
+
+def open_training_state(task: ImageTask) -> TrainingState:
+    """The run's per-epoch training state (``--resume`` continues from it), checked against
+    what the run is: method, data, network, recipe, seed and every result-changing flag given."""
+    if common.RESUME.value and not common.OUTPUT_DIR.value:
+        raise ValueError("--resume continues the run in --output_dir: give that --output_dir")
+    given = {
+        name: absl_flags.FLAGS[name].serialize()
+        for name in absl_flags.FLAGS
+        if absl_flags.FLAGS[name].present and name not in NOT_IN_CONFIG
+    }
+    config = {
+        "method": task.method,
+        "data_hash": task.data.data_hash,
+        "classes": list(task.data.class_names),
+        "model": task.model_name,
+        "protocol": task.protocol.name,
+        "recipe": task.recipe.as_dict(),
+        "seed": task.seed,
+        "validation_fraction": task.validation_fraction,
+        "flags": given,
+    }
+    state = TrainingState.open(
+        task.output_dir, config, resume=common.RESUME.value, overwrite=task.overwrite
+    )
+    if state.resumed:
+        task.log(f"{task.method}: resuming from the training state in {state.folder}")
+    elif common.RESUME.value:
+        task.log(f"{task.method}: no training state to resume in {state.folder}; starting afresh")
+    return state
 
 
 def corruption_suite(dataset: data.ImageDataset) -> CorruptionSuite | None:
@@ -304,20 +355,11 @@ def tempered(predict: PredictFn, temperature: float) -> PredictFn:
     return predict_tempered
 
 
-def validation_predictions(task: ImageTask, predict: PredictFn, purpose: str) -> Predictions:
-    """What ``predict`` gives on the validation set (with progress for long evaluations)."""
-    return collect(
-        predict,
-        task.data.x_val,
-        task.runtime.device,
-        label=f"{task.method} {task.data.name}: {purpose}",
-        quiet=task.quiet,
-    )
-
-
-def validation_metrics(task: ImageTask, predictions: Predictions, prefix: str) -> dict[str, float]:
+def validation_metrics(
+    predictions: Predictions, labels: np.ndarray, prefix: str
+) -> dict[str, float]:
     """Accuracy, NLL and ECE of validation ``predictions``."""
-    probs, labels = predictions.probs, task.data.y_val.cpu().numpy()
+    probs = predictions.probs
     return {
         f"{prefix}/accuracy": metrics.accuracy(probs, labels),
         f"{prefix}/nll": nll(probs, labels, predictions.log_probabilities()),
@@ -325,31 +367,58 @@ def validation_metrics(task: ImageTask, predictions: Predictions, prefix: str) -
     }
 
 
-def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
-    """With ``--temperature_scaling``, fit T on the validation set (the exact log of the mean
-    predicted probabilities as logits) and return the tempered predictor; else ``predict``
-    unchanged. The record holds T and the validation metrics before and after, both from one
-    pass over the validation set (Monte-Carlo methods sample once; the scaled metrics divide
-    those log-probabilities by T)."""
-    if task.data.x_val.shape[0] == 0:
-        return predict, {"validation": {}}
-    predictions = validation_predictions(task, predict, "validation predictions")
-    record: dict[str, Any] = {"validation": validation_metrics(task, predictions, "val")}
-    if not common.TEMPERATURE_SCALING.value:
+def fit_temperature_scaling(
+    predict: PredictFn,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    device: torch.device,
+    *,
+    label: str,
+    quiet: bool,
+    scale: bool = True,
+) -> tuple[PredictFn, dict[str, Any]]:
+    """Fit a temperature T on validation ``images`` (the exact log of the mean predicted
+    probabilities as logits) and return the tempered predictor with a record of T and the
+    validation metrics before and after, all from one pass over the images (Monte-Carlo
+    methods sample once; the scaled metrics divide those log-probabilities by T). With
+    ``scale=False`` only the metrics before: ``predict`` is returned unchanged."""
+    predictions = collect(predict, images, device, label=label, quiet=quiet)
+    record: dict[str, Any] = {"validation": validation_metrics(predictions, labels, "val")}
+    if not scale:
         return predict, record
     log_probs = predictions.log_probabilities()
     if log_probs is None:
         log_probs = np.log(
             np.maximum(predictions.probs.astype(np.float64), np.finfo(np.float32).tiny)
         )
-    temperature = fit_temperature(log_probs, task.data.y_val.cpu().numpy())
-    scaled = tempered(predict, temperature)
+    temperature = fit_temperature(log_probs, labels)
     record["temperature"] = temperature
     scaled_log_probs = log_softmax(np.asarray(log_probs, np.float64) / temperature, axis=1)
     scaled_predictions = Predictions(np.exp(scaled_log_probs), log_probs=scaled_log_probs)
-    record["validation"].update(validation_metrics(task, scaled_predictions, "val_scaled"))
-    task.log(f"{task.method}: temperature {temperature:.3f} fitted on the validation set")
-    return scaled, record
+    record["validation"].update(validation_metrics(scaled_predictions, labels, "val_scaled"))
+    return tempered(predict, temperature), record
+
+
+def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
+    """With ``--temperature_scaling``, fit T on the validation set and return the tempered
+    predictor (:func:`fit_temperature_scaling`); else ``predict`` unchanged, with the
+    validation metrics when there is a validation set."""
+    if task.data.x_val.shape[0] == 0:
+        return predict, {"validation": {}}
+    predict, record = fit_temperature_scaling(
+        predict,
+        task.data.x_val,
+        task.data.y_val.cpu().numpy(),
+        task.runtime.device,
+        label=f"{task.method} {task.data.name}: validation predictions",
+        quiet=task.quiet,
+        scale=bool(common.TEMPERATURE_SCALING.value),
+    )
+    if "temperature" in record:
+        task.log(
+            f"{task.method}: temperature {record['temperature']:.3f} fitted on the validation set"
+        )
+    return predict, record
 
 
 def finish_run(
@@ -401,5 +470,7 @@ def finish_run(
         quiet=task.quiet,
         table=True,  # --quiet silences progress, not the result table
     )
+    if task.training_state is not None:
+        task.training_state.remove()
     print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
     return summary

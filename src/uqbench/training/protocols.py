@@ -201,6 +201,29 @@ PROTOCOLS = {
             "image/rank1": {"prior_stddev": 1.0},
         },
     ),
+    "cpu32": Protocol(
+        name="cpu32",
+        model="lenet",
+        recipe=Recipe(
+            epochs=30,
+            batch_size=64,
+            learning_rate=0.05,
+            schedule="onecycle",
+            warmup_epochs=3,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=5e-4,
+            label_smoothing=0.0,
+            crop_padding=2,
+            flip=True,
+        ),
+        dropout_rate=0.1,
+        mc_samples=30,
+        num_members=4,
+        description="32x32 colour images on a CPU (provisional)",
+        validation_fraction=0.1,
+        method_models={"image/sngp": "resnet8"},
+    ),
 }
 
 

@@ -27,7 +27,7 @@ from uqbench.data.corrupted import (
 from uqbench.training.classifier import Runtime
 from uqbench.training.environment import select_device
 from uqbench.training.evaluation import evaluate
-from uqbench.training.image_task import tempered
+from uqbench.training.image_task import VALIDATION_SEED, fit_temperature_scaling, tempered
 from uqbench.training.predictors import load_predictor
 
 
@@ -41,6 +41,18 @@ def _summary(run_dir: Path) -> dict[str, Any]:
         raise ValueError(
             f"{path} is not valid JSON ({err}); the run directory is damaged"
         ) from None
+
+
+def _validation_fraction(run_dir: Path, summary: dict[str, Any]) -> float:
+    """The validation carve-out of the run, which temperature scaling needs to be non-empty."""
+    fraction = float(summary.get("validation_fraction") or 0.0)
+    if fraction <= 0:
+        raise ValueError(
+            f"--temperature_scaling fits T on the run's validation set, but {run_dir} trained on "
+            "every training image (validation_fraction 0): train it with --validation_fraction "
+            "> 0 to calibrate it"
+        )
+    return fraction
 
 
 def default_output_dir(run_dir: Path, summary: dict[str, Any]) -> Path:
@@ -74,6 +86,7 @@ def reevaluate(
     corruption_severities: Sequence[int] = SEVERITIES,
     corruption_images: int | None = DEFAULT_COUNT,
     cifar10c_dir: str | None = None,
+    temperature_scaling: bool = False,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the classifier saved in ``run_dir`` on ``dataset`` (default: the one it was
@@ -82,15 +95,36 @@ def reevaluate(
     summary.
 
     If the run left classes out (``--holdout_classes``) and ``dataset`` has them, they are left
-    out again and their test images become the OOD set ``holdout``."""
+    out again and their test images become the OOD set ``holdout``.
+
+    ``temperature_scaling`` fits a temperature post hoc on the run's own validation set (the
+    same carve-out it was trained without), as ``--temperature_scaling`` would have during
+    training: the scaled predictions are evaluated and T is recorded."""
     run_dir = Path(run_dir)
     summary = _summary(run_dir)
     runtime = Runtime.for_device(select_device(device))
     predict, metadata = load_predictor(run_dir, runtime)
     if summary.get("temperature"):
+        if temperature_scaling:
+            raise ValueError(
+                f"{run_dir} is already temperature-scaled (T = {summary['temperature']:.4g}); "
+                "evaluate it without --temperature_scaling"
+            )
         predict = tempered(predict, float(summary["temperature"]))
     name = dataset or summary["dataset"].get("source") or summary["dataset"]["name"]
-    images = data.get_images(name, data_dir=data_dir)
+    validation_fraction = _validation_fraction(run_dir, summary) if temperature_scaling else 0.0
+    images = data.get_images(
+        name,
+        data_dir=data_dir,
+        validation_fraction=validation_fraction,
+        seed=VALIDATION_SEED,
+    )
+    if temperature_scaling and images.data_hash != summary.get("data_hash"):
+        raise ValueError(
+            f"--temperature_scaling fits T on the validation images of the data {run_dir} was "
+            f"trained on; {images.name} is other data (hash {images.data_hash[:12]}, the run's "
+            f"{str(summary.get('data_hash'))[:12]})"
+        )
     trained_classes = list(metadata.get("class_names") or summary.get("classes") or [])
     held_out = [c for c in images.class_names if c not in trained_classes]
     sets = []
@@ -110,6 +144,20 @@ def reevaluate(
     extra, skipped = ood_sets.resolve_ood(list(ood), images, data_dir)
     sets.extend(extra)
     on_device = images.to(runtime.device)
+    calibration: dict[str, Any] = {}
+    if temperature_scaling:
+        predict, calibration = fit_temperature_scaling(
+            predict,
+            on_device.x_val,
+            on_device.y_val.cpu().numpy(),
+            runtime.device,
+            label=f"eval {run_dir.name}: validation predictions",
+            quiet=quiet,
+        )
+        if not quiet:
+            print(
+                f"eval: temperature {calibration['temperature']:.3f} fitted on the validation set"
+            )
     suite = None
     if resolve_corruptions(corruptions):
         suite = CorruptionSuite(
@@ -138,12 +186,15 @@ def reevaluate(
                 f"--dataset={name}",
                 f"--ood={','.join(ood)}",
                 *([f"--corruptions={','.join(suite.corruptions)}"] if suite else []),
+                *(["--temperature_scaling"] if temperature_scaling else []),
             ],
             checkpoint=None,
             seed=summary.get("seed"),
             extra={
                 "evaluated_from": str(run_dir.resolve()),
                 "temperature": summary.get("temperature"),
+                **calibration,
+                "posthoc": "temperature_scaling" if temperature_scaling else None,
                 "ood_skipped": skipped,
                 "classes": list(images.class_names),
             },

@@ -13,7 +13,6 @@ combines networks already trained by ``image/deterministic`` runs (their run dir
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ from torch import nn
 from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.classifier import fit
 from uqbench.training.ensembles import VectorizedEnsemble
 
 MEMBERS_FROM = flags.DEFINE_list(
@@ -85,41 +83,23 @@ def train_members(
 ) -> tuple[list[nn.Module] | VectorizedEnsemble, list[dict], float]:
     """Train ``num_members`` fresh networks, together when they fit; returns them, the history
     and the training time."""
-    data = task.data
     networks = [task.build_model(seed_offset=i) for i in range(num_members)]
     params = sum(image_task.count_parameters(n) for n in networks)
     small = params <= VECTORIZE_LIMIT and task.runtime.device.type == "cpu"
     together = VECTORIZE.value == "yes" or (VECTORIZE.value == "auto" and small)
-    start = time.perf_counter()
-    common_args = dict(recipe=task.recipe, runtime=task.runtime, quiet=task.quiet)
     if together:
         task.log(f"{task.method}: {num_members} members trained together (vectorised)")
         model = VectorizedEnsemble(networks)
-        history = fit(
-            model,
-            data.x_train,
-            data.y_train,
-            data.mean,
-            data.std,
-            seed=task.seed,
-            description=f"{task.method} {data.name}",
-            **common_args,
-        )
-        return model, history, time.perf_counter() - start
-    history = []
+        history, seconds = task.train(model)
+        return model, history, seconds
+    history, seconds = [], 0.0
     for i, network in enumerate(networks):
-        for record in fit(
-            network,
-            data.x_train,
-            data.y_train,
-            data.mean,
-            data.std,
-            seed=task.seed + i,
-            description=f"{task.method} {data.name} member {i + 1}/{num_members}",
-            **common_args,
-        ):
-            history.append({"member": i, **record})
-    return networks, history, time.perf_counter() - start
+        records, member_seconds = task.train(
+            network, seed_offset=i, label=f" member {i + 1}/{num_members}"
+        )
+        history.extend({"member": i, **record} for record in records)
+        seconds += member_seconds
+    return networks, history, seconds
 
 
 def run() -> dict:

@@ -22,12 +22,13 @@ from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
 
 # Per protocol: (num_factors, temperature, train_mc_samples, test_mc_samples). ub: UB's CIFAR
-# flags; cpu: tuned on digits (docs/fidelity/heteroscedastic.md); fast: UB's factors and
-# temperature with edward2's default 1,000 samples (not tuned).
+# flags; cpu: tuned on digits (docs/fidelity/heteroscedastic.md), also cpu32's (not tuned on
+# CIFAR-10); fast: UB's factors and temperature with edward2's default 1,000 samples (not tuned).
 DEFAULTS = {
     "ub": (6, 1.3, 10_000, 10_000),
     "fast": (6, 1.3, 1000, 1000),
     "cpu": (3, 1.0, 1000, 1000),
+    "cpu32": (3, 1.0, 1000, 1000),
 }
 
 NUM_FACTORS = flags.DEFINE_integer(
