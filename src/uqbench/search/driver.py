@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from uqbench.search import executors
-from uqbench.search.algorithms import ALGORITHMS
+from uqbench.search.algorithms import ALGORITHMS, check_algorithm_space
 from uqbench.search.outputs import ranked, write_outputs
 from uqbench.search.runner import (
     STORE_FILE,
@@ -140,6 +140,7 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     ``status`` says whether the budget is done (:func:`~uqbench.search.outputs.search_status`)."""
     request.check()
     space = load_space(request.spec)
+    check_algorithm_space(request.algorithm, space)
     directory = Path(request.output_dir).expanduser().resolve()
     store_path = directory / STORE_FILE
     # A store with no settings recorded is a search killed before it began: start it afresh.

@@ -16,7 +16,7 @@ import math
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,17 +79,37 @@ class SearchContext:
         return tuple(self.data.image_shape)
 
     def builds(self, architecture: tuple[str, ...]) -> bool:
-        """Whether ``architecture`` connects for this data's image shape."""
+        """Whether ``architecture`` connects for this data's image shape and has at most the
+        space's ``max_params`` parameters (counted without training)."""
         try:
             blocks.infer_shapes(architecture, self.in_shape)
         except ValueError:  # ShapeError included
             return False
-        return True
+        if self.space.max_params is None:
+            return True
+        count = count_parameters(
+            architecture, self.in_shape, self.data.num_classes, self.space.head
+        )
+        return count <= self.space.max_params
 
     def algorithm(self) -> Algorithm:
         return make_algorithm(
             self.settings["algorithm"], self.space, int(self.settings["seed"]), self.builds
         )
+
+
+def count_parameters(
+    architecture: Sequence[str], in_shape: Sequence[int], num_classes: int, head: str
+) -> int:
+    """The parameters of the network ``architecture`` would build, counted on the meta device
+    (no memory, no training; on the CPU for a block the meta device cannot build)."""
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"):
+                network = blocks.build_network(architecture, in_shape, num_classes, head=head)
+        except Exception:  # a user block that needs real tensors to build
+            network = blocks.build_network(architecture, in_shape, num_classes, head=head)
+    return sum(p.numel() for p in network.parameters())
 
 
 def load_data(settings: Mapping[str, Any]) -> Any:
