@@ -240,6 +240,7 @@ def show(directory: str | Path, top: int = 10) -> str:
                 _fmt(trial.test_metrics.get("test/accuracy")),
                 _fmt(trial.test_metrics.get("test/nll")),
                 str(trial.params),
+                _warm(trial),
                 format_seconds(trial.seconds or 0.0),
                 " > ".join(trial.architecture) or "(head only)",
             ]
@@ -248,7 +249,7 @@ def show(directory: str | Path, top: int = 10) -> str:
         headers = ["trial", "parent", "how", space.objective_key, "test acc", "test nll"]
         lines.append(
             format_table(
-                [*headers, "params", "time", "architecture"],
+                [*headers, "params", "warm", "time", "architecture"],
                 rows,
                 title=f"top {len(rows)} trials (by {space.objective_key})",
             )
@@ -267,6 +268,16 @@ def show(directory: str | Path, top: int = 10) -> str:
     if len(failed) > 5:
         lines.append(f"... and {len(failed) - 5} more failed or infeasible trials")
     return "\n".join(lines)
+
+
+def _warm(trial: TrialRow) -> str:
+    """The warm-started fraction of a trial's parameters, as ``search show`` prints it."""
+    fraction = trial.val_metrics.get("transfer/warm_fraction")
+    if fraction is None:
+        return "-"
+    if trial.val_metrics.get("transfer/parent_checkpoint_missing"):
+        return "0 (parent checkpoint missing)"
+    return f"{fraction:.0%}"
 
 
 def _fmt(value: Any) -> str:

@@ -26,7 +26,7 @@ import torch
 
 from uqbench import data as data_sets
 from uqbench.metrics.latency import latency_record
-from uqbench.search import blocks
+from uqbench.search import blocks, transfer
 from uqbench.search.algorithms import Algorithm, Trial, make_algorithm
 from uqbench.search.space import SearchSpace, space_from_dict
 from uqbench.search.store import TrialRow, TrialStore, worker_id
@@ -202,6 +202,10 @@ def run_trial(
             outcome.error = f"{outcome.params} parameters > max_params {space.max_params}"
             return outcome
         recipe = trial_recipe(context.base_recipe, space, trial.hparams)
+        warm = None
+        if space.transfer != "none" and trial.parent is not None:
+            parent = trial_dir(context.directory, trial.parent) / "checkpoint.safetensors"
+            warm = transfer.warm_start_from(network, parent, space.transfer)
 
         def check_stop(record: dict) -> None:
             if should_stop():
@@ -226,6 +230,10 @@ def run_trial(
         outcome.val_metrics = classification_metrics(
             val.probs, data.y_val.cpu().numpy(), "val", log_probs=val.log_probabilities()
         )
+        if warm is not None:
+            outcome.val_metrics["transfer/warm_fraction"] = warm.fraction
+            if warm.note:
+                outcome.val_metrics["transfer/parent_checkpoint_missing"] = 1.0
         objective = outcome.val_metrics[space.objective_key]
         if not math.isfinite(objective):
             outcome.error = f"the objective {space.objective_key} is {objective}"
@@ -244,8 +252,19 @@ def run_trial(
                 f"{space.max_ms_per_example}"
             )
             return outcome
+        notes = {"transfer": warm.as_record()} if warm is not None else {}
         outcome.test_metrics, outcome.checkpoint = _record_test(
-            context, trial, network, predict, latency, recipe, history, train_seconds, outcome, seed
+            context,
+            trial,
+            network,
+            predict,
+            latency,
+            recipe,
+            history,
+            train_seconds,
+            outcome,
+            seed,
+            notes,
         )
         outcome.status = "done"
     except (KeyboardInterrupt, StopRequested):
@@ -288,6 +307,7 @@ def _record_test(
     train_seconds: float,
     outcome: TrialOutcome,
     seed: int,
+    notes: Mapping[str, Any],
 ) -> tuple[dict[str, float], str]:
     """Evaluate the test split once and write ``trials/<id>`` atomically; returns the test
     metrics (with the latency measured for the constraint) and the checkpoint path relative to
@@ -330,6 +350,7 @@ def _record_test(
             "hparams": trial.hparams,
             "recipe": recipe.as_dict(),
             "validation": outcome.val_metrics,
+            **notes,
         },
         quiet=True,
     )
