@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,15 +86,33 @@ def test_a_search_writes_its_outputs_and_the_best_model_loads(tmp_path):
     trials = store.trials()
     assert [t.id for t in trials] == [1, 2, 3, 4, 5]
     assert all(t.status == "done" for t in trials)
-    # adaptive: the first trial is random, the later ones grow or mutate a finished parent
+    # adaptive: the first trial is random, the later ones grow or mutate a finished parent;
+    # the 5th is an ensemble of the best of them (every 5th trial, by default)
     assert trials[0].how == "random" and trials[0].parent is None
-    assert all(t.parent is not None for t in trials[1:])
+    assert all(t.parent is not None for t in trials[1:4])
+    combined = trials[4]
+    assert (combined.how, combined.parent, combined.architecture) == ("ensemble", None, ())
+    run = json.loads((directory / "trials" / "0005" / "summary.json").read_text())
+    assert run["method"] == "search/ensemble" and set(run["members"]) <= {1, 2, 3, 4}
+    # its test NLL is that of the average of its members' own saved test predictions
+    saved = [
+        np.load(directory / "trials" / f"{m:04d}" / "predictions" / "test.npz")
+        for m in run["members"]
+    ]
+    probs = np.mean([s["probs"].astype(np.float64) for s in saved], axis=0)
+    labels = saved[0]["labels"]
+    by_hand = -np.mean(np.log(probs[np.arange(len(labels)), labels]))
+    assert combined.test_metrics["test/nll"] == pytest.approx(by_hand, rel=1e-4)
+    assert summary["ensemble"]["directory"] == "ensemble"
+    assert (directory / "ensemble" / "predictions" / "test.npz").is_file()
     assert summary["kind"] == "search" and summary["trials"]["done"] == 5
+    trials = trials[:4]
     best = min(trials, key=lambda t: t.objective)
     assert summary["best_trial"]["trial"] == best.id
     assert summary["metrics"]["val/nll"] == pytest.approx(best.objective)
     history = [json.loads(line) for line in (directory / "history.jsonl").read_text().splitlines()]
     assert sorted(r["trial"] for r in history) == [1, 2, 3, 4, 5]
+    assert all(r["how"] == "ensemble" for r in history if r["trial"] == 5)
     # every trial is a run directory whose validation record is the store's objective
     for trial in trials:
         run = json.loads((directory / "trials" / f"{trial.id:04d}" / "summary.json").read_text())

@@ -26,7 +26,7 @@ import torch
 
 from uqbench import data as data_sets
 from uqbench.metrics.latency import latency_record
-from uqbench.search import blocks, transfer
+from uqbench.search import blocks, ensemble, transfer
 from uqbench.search.algorithms import Algorithm, Trial, make_algorithm
 from uqbench.search.space import SearchSpace, space_from_dict
 from uqbench.search.store import TrialRow, TrialStore, worker_id
@@ -186,6 +186,8 @@ def run_trial(
     """Build, train, score on validation, check constraints, evaluate test, write the run
     directory. Errors inside the trial become a ``failed`` outcome; ``KeyboardInterrupt`` and
     :class:`StopRequested` propagate (the trial is then handed back, not recorded)."""
+    if trial.how == ensemble.HOW:
+        return run_ensemble_trial(context, trial)
     start = time.perf_counter()
     space, data, runtime = context.space, context.data, context.runtime
     seed = trial_seed(int(context.settings["seed"]), trial.id)
@@ -266,6 +268,9 @@ def run_trial(
             seed,
             notes,
         )
+        ensemble.write_validation(
+            trial_dir(context.directory, trial.id), val.probs, data.y_val.cpu().numpy()
+        )
         outcome.status = "done"
     except (KeyboardInterrupt, StopRequested):
         raise
@@ -274,6 +279,38 @@ def run_trial(
         outcome.error = _describe(err)
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()
+    finally:
+        outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:
+    """An ensemble trial: greedy selection from the pool its suggestion recorded, scored on
+    validation, evaluated once on test, written to ``trials/<id>``."""
+    start = time.perf_counter()
+    outcome = TrialOutcome(status="failed")
+    try:
+        pool = [int(i) for i in trial.hparams["pool"]]
+        output = trial_dir(context.directory, trial.id)
+        val_metrics, summary, members, params = ensemble.build_ensemble(
+            context, pool, output, {"trial": trial.id, "how": trial.how}, trial_dir
+        )
+        outcome.val_metrics = {**val_metrics, "ensemble/members": float(len(members))}
+        outcome.params = params
+        objective = val_metrics[context.space.objective_key]
+        if not math.isfinite(objective):
+            outcome.error = f"the objective {context.space.objective_key} is {objective}"
+            return outcome
+        outcome.objective = float(objective)
+        outcome.test_metrics = {
+            k: v for k, v in summary["metrics"].items() if not k.startswith("ood/")
+        }
+        outcome.checkpoint = str(output.relative_to(context.directory) / "checkpoint.safetensors")
+        outcome.status = "done"
+    except (KeyboardInterrupt, StopRequested):
+        raise
+    except Exception as err:
+        outcome.error = _describe(err)
     finally:
         outcome.seconds = time.perf_counter() - start
     return outcome
@@ -386,7 +423,11 @@ def worker_loop(
     me = worker_id()
 
     def suggest(history: list[TrialRow], number: int) -> dict[str, Any]:
-        suggestion = algorithm.suggest([as_trial(t, space) for t in history], number)
+        combined = ensemble.ensemble_suggestion(space, history, number)
+        if combined is not None:
+            return combined
+        singles = ensemble.single_trials(history)
+        suggestion = algorithm.suggest([as_trial(t, space) for t in singles], number)
         return {
             "architecture": list(suggestion.architecture),
             "hparams": suggestion.hparams,
@@ -396,7 +437,8 @@ def worker_loop(
 
     ran = 0
     while not should_stop():
-        budget = int(store.experiment().get("trials", 0))
+        trials = int(store.experiment().get("trials", 0))
+        budget = ensemble.store_budget(trials, space, store.trials())
         trial = store.claim(budget, suggest, worker=me)
         if trial is None:
             break
