@@ -158,8 +158,23 @@ def test_failing_and_infeasible_trials_are_recorded_and_the_search_goes_on(tmp_p
     assert all(t.params <= 3000 for t in trials if t.status == "done")
 
 
+ALL_MECHANISMS = """
+[transfer]
+mode = "prefix"
+
+[distillation]
+weight = 0.5
+temperature = 2.0
+
+[ensemble]
+every = 3
+"""
+
+
 def _search_command(tmp_path: Path, trials: int, *extra: str) -> list[str]:
-    spec = write_spec(tmp_path, epochs=15, blocks=["conv3x3_16", "max_pool", "fc_64"])
+    spec = write_spec(
+        tmp_path, epochs=15, blocks=["conv3x3_16", "max_pool", "fc_64"], extra=ALL_MECHANISMS
+    )
     return [
         sys.executable,
         "-m",
@@ -208,6 +223,19 @@ def test_sigkill_mid_trial_then_resume_keeps_every_finished_trial_once(tmp_path)
             assert after[trial_id].hparams == trial.hparams
             assert after[trial_id].attempts == 2
     assert all(t.status == "done" for t in after.values())
+    # weight sharing, distillation and ensembling all ran: trials 3 and 6 are ensembles, every
+    # trained child recorded its warm-started fraction, and distilled from an earlier trial
+    assert [after[i].how for i in (3, 6)] == ["ensemble", "ensemble"]
+    children = [t for t in after.values() if t.how != "ensemble" and t.parent is not None]
+    assert any(t.val_metrics["transfer/warm_fraction"] > 0 for t in children)
+    for trial in children:
+        assert 0 <= trial.val_metrics["transfer/warm_fraction"] <= 1
+        run = json.loads(
+            (tmp_path / "search" / "trials" / f"{trial.id:04d}" / "summary.json").read_text()
+        )
+        assert run["distillation"]["teacher"] < trial.id
+        assert run["distillation"]["teacher_outputs"] == "per augmented batch"  # crop_padding
+    assert (tmp_path / "search" / "ensemble" / "summary.json").is_file()
     history = (tmp_path / "search" / "history.jsonl").read_text().splitlines()
     assert len(history) == 6
     assert not list((tmp_path / "search" / "trials").glob(".*partial*"))

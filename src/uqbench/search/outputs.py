@@ -326,7 +326,7 @@ def _warm(trial: TrialRow) -> str:
         return "-"
     if trial.val_metrics.get("transfer/parent_checkpoint_missing"):
         return "0 (parent checkpoint missing)"
-    return f"{fraction:.0%}"
+    return f"{fraction:.1%}"
 
 
 def _fmt(value: Any) -> str:

@@ -26,7 +26,7 @@ import torch
 
 from uqbench import data as data_sets
 from uqbench.metrics.latency import latency_record
-from uqbench.search import blocks, ensemble, transfer
+from uqbench.search import blocks, distill, ensemble, transfer
 from uqbench.search.algorithms import Algorithm, Trial, make_algorithm
 from uqbench.search.space import SearchSpace, space_from_dict
 from uqbench.search.store import TrialRow, TrialStore, worker_id
@@ -182,10 +182,13 @@ def run_trial(
     context: SearchContext,
     trial: TrialRow,
     should_stop: Callable[[], bool] = lambda: False,
+    finished: Sequence[TrialRow] = (),
 ) -> TrialOutcome:
-    """Build, train, score on validation, check constraints, evaluate test, write the run
-    directory. Errors inside the trial become a ``failed`` outcome; ``KeyboardInterrupt`` and
-    :class:`StopRequested` propagate (the trial is then handed back, not recorded)."""
+    """Build (warm-started from the parent with ``[transfer]``), train (distilled from the best
+    of the ``finished`` trials with ``[distillation]``), score on validation, check constraints,
+    evaluate test, write the run directory. Errors inside the trial become a ``failed`` outcome;
+    ``KeyboardInterrupt`` and :class:`StopRequested` propagate (the trial is then handed back,
+    not recorded)."""
     if trial.how == ensemble.HOW:
         return run_ensemble_trial(context, trial)
     start = time.perf_counter()
@@ -208,6 +211,7 @@ def run_trial(
         if space.transfer != "none" and trial.parent is not None:
             parent = trial_dir(context.directory, trial.parent) / "checkpoint.safetensors"
             warm = transfer.warm_start_from(network, parent, space.transfer)
+        soft, distilled = _distillation(context, trial, recipe, finished)
 
         def check_stop(record: dict) -> None:
             if should_stop():
@@ -224,6 +228,7 @@ def run_trial(
             seed=seed,
             quiet=True,
             on_epoch_end=check_stop,
+            batch_loss=soft,
         )
         train_seconds = time.perf_counter() - start
         norm = (data.mean, data.std)
@@ -255,6 +260,8 @@ def run_trial(
             )
             return outcome
         notes = {"transfer": warm.as_record()} if warm is not None else {}
+        if distilled:
+            notes["distillation"] = distilled
         outcome.test_metrics, outcome.checkpoint = _record_test(
             context,
             trial,
@@ -282,6 +289,34 @@ def run_trial(
     finally:
         outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _distillation(
+    context: SearchContext, trial: TrialRow, recipe: Recipe, finished: Sequence[TrialRow]
+) -> tuple[Callable | None, dict[str, Any]]:
+    """The distillation term of a trial (``None`` when off or no teacher yet) and its record."""
+    space = context.space
+    if space.distill_weight <= 0:
+        return None, {}
+    teacher_row = distill.best_teacher(finished, trial.id, space)
+    if teacher_row is None:
+        return None, {"teacher": None, "note": "no completed trial yet: trained on labels"}
+    teacher_dir = trial_dir(context.directory, teacher_row.id)
+    if not (teacher_dir / "checkpoint.safetensors").is_file():
+        note = f"the teacher's checkpoint (trial {teacher_row.id}) is missing: trained on labels"
+        return None, {"teacher": teacher_row.id, "note": note}
+    teacher = distill.load_teacher(teacher_dir, space, recipe, context.data, context.runtime)
+    term = distill.batch_loss(
+        teacher, space.distill_weight, space.distill_loss, space.distill_temperature
+    )
+    return term, {
+        "teacher": teacher_row.id,
+        "teacher_is_ensemble": teacher_row.how == ensemble.HOW,
+        "weight": space.distill_weight,
+        "temperature": space.distill_temperature,
+        "loss": space.distill_loss,
+        "teacher_outputs": "computed once" if teacher.precomputed else "per augmented batch",
+    }
 
 
 def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:
@@ -443,7 +478,7 @@ def worker_loop(
         if trial is None:
             break
         try:
-            outcome = run_trial(context, trial, should_stop)
+            outcome = run_trial(context, trial, should_stop, store.trials())
         except (KeyboardInterrupt, StopRequested):
             store.release(trial.id, worker=me)
             raise
