@@ -62,3 +62,36 @@ def test_when_every_local_worker_fails_the_search_says_where_the_logs_are(tmp_pa
         "worker0.log",
         "worker1.log",
     ]
+
+
+def test_architectures_over_the_parameter_budget_are_never_suggested():
+    from types import SimpleNamespace
+
+    from uqbench.search.blocks import build_network
+    from uqbench.search.runner import SearchContext, as_trial
+    from uqbench.search.store import TrialRow
+
+    def params(architecture):
+        return sum(p.numel() for p in build_network(architecture, (1, 8, 8), 10).parameters())
+
+    def suggested(max_params):
+        raw = {
+            "blocks": ["conv3x3_16", "conv3x3_64", "max_pool", "fc_64", "fc_256"],
+            "max_depth": 4,
+            "depth_every": 1,
+            "constraints": {} if max_params is None else {"max_params": max_params},
+        }
+        space = space_from_dict(raw)
+        data = SimpleNamespace(image_shape=(1, 8, 8), num_classes=10)
+        context = SearchContext(None, {"algorithm": "adaptive", "seed": 0}, space, data, None, None)
+        rows = [
+            TrialRow(1, None, ("conv3x3_16",), {}, "random", "done", objective=0.5),
+            TrialRow(2, 1, ("conv3x3_16", "max_pool"), {}, "grow", "done", objective=0.4),
+        ]
+        history = [as_trial(t, space) for t in rows]
+        return [context.algorithm().suggest(history, n) for n in range(3, 63)]
+
+    counts = [params(s.architecture) for s in suggested(None)]
+    assert sum(c > 20_000 for c in counts) > 10  # without a budget, many would break it
+    within = [params(s.architecture) for s in suggested(20_000)]
+    assert max(within) <= 20_000

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,15 +86,33 @@ def test_a_search_writes_its_outputs_and_the_best_model_loads(tmp_path):
     trials = store.trials()
     assert [t.id for t in trials] == [1, 2, 3, 4, 5]
     assert all(t.status == "done" for t in trials)
-    # adaptive: the first trial is random, the later ones grow or mutate a finished parent
+    # adaptive: the first trial is random, the later ones grow or mutate a finished parent;
+    # the 5th is an ensemble of the best of them (every 5th trial, by default)
     assert trials[0].how == "random" and trials[0].parent is None
-    assert all(t.parent is not None for t in trials[1:])
+    assert all(t.parent is not None for t in trials[1:4])
+    combined = trials[4]
+    assert (combined.how, combined.parent, combined.architecture) == ("ensemble", None, ())
+    run = json.loads((directory / "trials" / "0005" / "summary.json").read_text())
+    assert run["method"] == "search/ensemble" and set(run["members"]) <= {1, 2, 3, 4}
+    # its test NLL is that of the average of its members' own saved test predictions
+    saved = [
+        np.load(directory / "trials" / f"{m:04d}" / "predictions" / "test.npz")
+        for m in run["members"]
+    ]
+    probs = np.mean([s["probs"].astype(np.float64) for s in saved], axis=0)
+    labels = saved[0]["labels"]
+    by_hand = -np.mean(np.log(probs[np.arange(len(labels)), labels]))
+    assert combined.test_metrics["test/nll"] == pytest.approx(by_hand, rel=1e-4)
+    assert summary["ensemble"]["directory"] == "ensemble"
+    assert (directory / "ensemble" / "predictions" / "test.npz").is_file()
     assert summary["kind"] == "search" and summary["trials"]["done"] == 5
+    trials = trials[:4]
     best = min(trials, key=lambda t: t.objective)
     assert summary["best_trial"]["trial"] == best.id
     assert summary["metrics"]["val/nll"] == pytest.approx(best.objective)
     history = [json.loads(line) for line in (directory / "history.jsonl").read_text().splitlines()]
     assert sorted(r["trial"] for r in history) == [1, 2, 3, 4, 5]
+    assert all(r["how"] == "ensemble" for r in history if r["trial"] == 5)
     # every trial is a run directory whose validation record is the store's objective
     for trial in trials:
         run = json.loads((directory / "trials" / f"{trial.id:04d}" / "summary.json").read_text())
@@ -139,8 +158,23 @@ def test_failing_and_infeasible_trials_are_recorded_and_the_search_goes_on(tmp_p
     assert all(t.params <= 3000 for t in trials if t.status == "done")
 
 
+ALL_MECHANISMS = """
+[transfer]
+mode = "prefix"
+
+[distillation]
+weight = 0.5
+temperature = 2.0
+
+[ensemble]
+every = 3
+"""
+
+
 def _search_command(tmp_path: Path, trials: int, *extra: str) -> list[str]:
-    spec = write_spec(tmp_path, epochs=15, blocks=["conv3x3_16", "max_pool", "fc_64"])
+    spec = write_spec(
+        tmp_path, epochs=15, blocks=["conv3x3_16", "max_pool", "fc_64"], extra=ALL_MECHANISMS
+    )
     return [
         sys.executable,
         "-m",
@@ -189,6 +223,19 @@ def test_sigkill_mid_trial_then_resume_keeps_every_finished_trial_once(tmp_path)
             assert after[trial_id].hparams == trial.hparams
             assert after[trial_id].attempts == 2
     assert all(t.status == "done" for t in after.values())
+    # weight sharing, distillation and ensembling all ran: trials 3 and 6 are ensembles, every
+    # trained child recorded its warm-started fraction, and distilled from an earlier trial
+    assert [after[i].how for i in (3, 6)] == ["ensemble", "ensemble"]
+    children = [t for t in after.values() if t.how != "ensemble" and t.parent is not None]
+    assert any(t.val_metrics["transfer/warm_fraction"] > 0 for t in children)
+    for trial in children:
+        assert 0 <= trial.val_metrics["transfer/warm_fraction"] <= 1
+        run = json.loads(
+            (tmp_path / "search" / "trials" / f"{trial.id:04d}" / "summary.json").read_text()
+        )
+        assert run["distillation"]["teacher"] < trial.id
+        assert run["distillation"]["teacher_outputs"] == "per augmented batch"  # crop_padding
+    assert (tmp_path / "search" / "ensemble" / "summary.json").is_file()
     history = (tmp_path / "search" / "history.jsonl").read_text().splitlines()
     assert len(history) == 6
     assert not list((tmp_path / "search" / "trials").glob(".*partial*"))

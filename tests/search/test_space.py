@@ -91,9 +91,79 @@ def test_example_file_sets_every_field() -> None:
     assert set(raw) == set(TOP_LEVEL_KEYS)
     assert set(raw["objective"]) == {"metric", "direction"}
     assert set(raw["constraints"]) == {"max_params", "max_ms_per_example"}
+    assert set(raw["transfer"]) == {"mode"}
+    assert set(raw["distillation"]) == {"weight", "temperature", "loss"}
+    assert set(raw["ensemble"]) == {"enabled", "every", "size", "pool", "counts_toward_trials"}
+
+
+def test_the_mechanisms_default_as_in_model_search_configs() -> None:
+    space = load_space(None)
+    assert (space.grow_probability, space.hyperparameter_mode, space.fresh_share) == (
+        0.9,
+        "inherit",
+        0.2,
+    )
+    assert space.transfer == "none" and space.distill_weight == 0.0
+    assert (space.ensemble_enabled, space.ensemble_every, space.ensemble_size) == (True, 5, 3)
+    assert (space.ensemble_pool, space.ensemble_counts) == (15, True)
+    custom = space_from_dict(
+        spec(
+            grow_probability=0.5,
+            hyperparameter_mode="fresh",
+            transfer={"mode": "matching"},
+            distillation={"weight": 0.5, "temperature": 4.0, "loss": "mse"},
+            ensemble={"every": 0, "size": 4, "counts_toward_trials": False},
+        )
+    )
+    assert custom.grow_probability == 0.5 and custom.hyperparameter_mode == "fresh"
+    assert custom.transfer == "matching"
+    assert (custom.distill_weight, custom.distill_temperature, custom.distill_loss) == (
+        0.5,
+        4.0,
+        "mse",
+    )
+    assert (custom.ensemble_every, custom.ensemble_size, custom.ensemble_counts) == (0, 4, False)
+    assert space_from_dict(json.loads(json.dumps(custom.to_dict()))) == custom
 
 
 BAD_SPECS = {
+    "distillation weight above 1": (
+        spec(distillation={"weight": 1.5}),
+        "[distillation] weight must be a number in [0, 1], got 1.5",
+    ),
+    "distillation weight negative": (
+        spec(distillation={"weight": -0.1}),
+        "[distillation] weight must be a number in [0, 1], got -0.1",
+    ),
+    "distillation temperature zero": (
+        spec(distillation={"temperature": 0}),
+        "[distillation] temperature must be a positive number, got 0",
+    ),
+    "distillation loss": (
+        spec(distillation={"loss": "kld"}),
+        "[distillation] loss 'kld' is unknown; did you mean 'kl'? (choose from kl, mse)",
+    ),
+    "ensemble of one": (
+        spec(ensemble={"size": 1}),
+        "[ensemble] size must be an integer >= 2 (an ensemble has at least two members), got 1",
+    ),
+    "ensemble every trial": (
+        spec(ensemble={"every": 1}),
+        "[ensemble] every must be 0 (only at the end) or an integer >= 2, got 1",
+    ),
+    "ensemble unknown key": (spec(ensemble={"width": 3}), "[ensemble] unknown key 'width'"),
+    "transfer mode": (
+        spec(transfer={"mode": "snapshot"}),
+        "[transfer] mode 'snapshot' is unknown (choose from none, prefix, matching)",
+    ),
+    "grow probability": (
+        spec(grow_probability=2),
+        "grow_probability must be a number in [0, 1], got 2",
+    ),
+    "hyperparameter mode": (
+        spec(hyperparameter_mode="inherited"),
+        "hyperparameter_mode 'inherited' is unknown; did you mean 'inherit'?",
+    ),
     "unknown head": (
         spec(head="gaussian_process"),
         "head 'gaussian_process' is unknown (choose from linear, dropout_linear, mlp)",

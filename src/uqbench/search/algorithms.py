@@ -24,12 +24,47 @@ import numpy as np
 from uqbench.search.space import SearchSpace
 
 ALGORITHMS = ("adaptive", "random", "evolution")
-RETRIES = 50  # proposals tried before falling back to a random architecture that builds
+WITH_PARENTS = ("adaptive", "evolution")  # algorithms whose trials have a parent to learn from
+RETRIES = 50  # proposals tried before falling back to a neighbour or a random architecture
 RANDOM_TRIES = 2000  # random architectures tried before concluding that none builds
 ENUMERATE_LIMIT = 2000  # spaces with at most this many architectures are tried exhaustively
 
 Architecture = tuple[str, ...]
 Check = Callable[[Architecture], bool]
+KindOf = Callable[[str], str]
+
+
+def registered_kind(name: str) -> str:
+    """The kind (``conv``, ``fc`` or ``any``) of a block; ``any`` for a name not registered."""
+    from uqbench.search.blocks import get_block
+
+    try:
+        return get_block(name).kind
+    except ValueError:
+        return "any"
+
+
+def conv_before_dense(architecture: Sequence[str], kind_of: KindOf) -> Architecture:
+    """``architecture`` with every ``conv`` block that follows the first ``fc`` block moved to
+    just before it, order kept (Model Search's ``fix_architecture_order`` for CNNs)."""
+    kinds = [kind_of(b) for b in architecture]
+    if "fc" not in kinds:
+        return tuple(architecture)
+    first = kinds.index("fc")
+    tail = list(zip(architecture[first:], kinds[first:], strict=True))
+    moved = [b for b, k in tail if k == "conv"]
+    kept = [b for b, k in tail if k != "conv"]
+    return (*architecture[:first], *moved, *kept)
+
+
+def check_algorithm_space(name: str, space: SearchSpace) -> None:
+    """Refuse settings that the algorithm ``name`` cannot honour (before anything trains)."""
+    if space.transfer != "none" and name not in WITH_PARENTS:
+        raise ValueError(
+            f"[transfer] mode = {space.transfer!r} starts a trial from its parent's weights, but "
+            f"--algorithm={name} suggests trials without parents; use --algorithm=adaptive or "
+            'evolution, or set [transfer] mode = "none"'
+        )
 
 
 @dataclass(frozen=True)
@@ -69,9 +104,16 @@ class Algorithm(Protocol):
     def suggest(self, history: Sequence[Trial], trial_number: int) -> Suggestion: ...
 
 
-def make_algorithm(name: str, space: SearchSpace, seed: int, check: Check) -> Algorithm:
+def make_algorithm(
+    name: str,
+    space: SearchSpace,
+    seed: int,
+    check: Check,
+    kind_of: KindOf = registered_kind,
+) -> Algorithm:
     """The search algorithm ``name`` (one of :data:`ALGORITHMS`) for ``space``; ``check`` says
-    whether an architecture builds for the data (e.g. by ``blocks.infer_shapes``)."""
+    whether an architecture builds for the data and fits the parameter budget; ``kind_of`` gives
+    a block's kind (where a grown block goes)."""
     kinds: dict[str, type[_Search]] = {
         "adaptive": Adaptive,
         "random": RandomSearch,
@@ -83,7 +125,7 @@ def make_algorithm(name: str, space: SearchSpace, seed: int, check: Check) -> Al
         raise ValueError(
             f"unknown search algorithm {name!r}{hint} (choose from {', '.join(ALGORITHMS)})"
         )
-    return kinds[name](space, seed, check)
+    return kinds[name](space, seed, check, kind_of)
 
 
 def _key(architecture: Sequence[str], hparams: dict) -> tuple[Architecture, str]:
@@ -97,8 +139,10 @@ class _Search:
 
     name = ""
 
-    def __init__(self, space: SearchSpace, seed: int, check: Check):
-        self.space, self.seed, self._check = space, int(seed), check
+    def __init__(
+        self, space: SearchSpace, seed: int, check: Check, kind_of: KindOf = registered_kind
+    ):
+        self.space, self.seed, self._check, self.kind_of = space, int(seed), check, kind_of
         self._builds: dict[Architecture, bool] = {}
 
     def builds(self, architecture: Architecture) -> bool:
@@ -119,6 +163,12 @@ class _Search:
             if _key(proposal.architecture, proposal.hparams) not in seen:
                 return proposal
             repeat = repeat or proposal
+        return self._fallback(trials, rng, seen, repeat)
+
+    def _fallback(
+        self, trials: list[Trial], rng: np.random.Generator, seen: set, repeat: Suggestion | None
+    ) -> Suggestion:
+        """What to suggest when no proposal is new and builds: a random architecture."""
         return self._random_valid(rng, seen, repeat)
 
     def _proposals(self, trials: list[Trial], rng: np.random.Generator) -> Iterator[Suggestion]:
@@ -141,29 +191,36 @@ class _Search:
         architecture = self._architecture(rng, depth)
         return Suggestion(architecture, self.space.sample_hparams(rng), None, "random")
 
-    def _candidates(self, rng: np.random.Generator) -> tuple[Iterator[Architecture], bool]:
-        """Architectures of every allowed depth in random order: all of them when there are few
-        (second value True), else :data:`RANDOM_TRIES` random ones."""
+    def _candidates(
+        self, rng: np.random.Generator, deepest: int
+    ) -> tuple[Iterator[Architecture], bool]:
+        """Architectures of depth ``min_depth`` to ``deepest`` in random order: all of them when
+        there are few (second value True), else :data:`RANDOM_TRIES` random ones."""
         space, total = self.space, 0
-        for depth in range(space.min_depth, space.max_depth + 1):
+        depths = range(space.min_depth, deepest + 1)
+        for depth in depths:
             total += len(space.blocks) ** depth
             if total > ENUMERATE_LIMIT:
-                tries = (self._architecture(rng) for _ in range(RANDOM_TRIES))
+                tries = (
+                    self._architecture(rng, int(rng.integers(space.min_depth, deepest + 1)))
+                    for _ in range(RANDOM_TRIES)
+                )
                 return tries, False
-        every = [
-            arch
-            for depth in range(space.min_depth, space.max_depth + 1)
-            for arch in itertools.product(space.blocks, repeat=depth)
-        ]
+        every = [arch for depth in depths for arch in itertools.product(space.blocks, repeat=depth)]
         return (every[i] for i in rng.permutation(len(every))), True
 
     def _random_valid(
-        self, rng: np.random.Generator, seen: set, repeat: Suggestion | None
+        self,
+        rng: np.random.Generator,
+        seen: set,
+        repeat: Suggestion | None,
+        deepest: int | None = None,
     ) -> Suggestion:
-        """A random architecture that builds, preferring one that is new; else ``repeat``; a
-        ``ValueError`` when no architecture of the allowed depths builds."""
+        """A random architecture (at most ``deepest`` blocks, default ``max_depth``) that builds,
+        preferring one that is new; else ``repeat``; a ``ValueError`` when none builds."""
         hparams = self.space.sample_hparams(rng)
-        candidates, exhaustive = self._candidates(rng)
+        deepest = self.space.max_depth if deepest is None else deepest
+        candidates, exhaustive = self._candidates(rng, deepest)
         first, tried = None, 0
         for architecture in candidates:
             tried += 1
@@ -177,18 +234,25 @@ class _Search:
         if first is not None:
             return Suggestion(first, hparams, None, "random")
         space = self.space
+        budget = f" within max_params {space.max_params}" if space.max_params is not None else ""
         raise ValueError(
             f"the blocks {', '.join(space.blocks)} cannot form any valid architecture of depth "
-            f"within [{space.min_depth}, {space.max_depth}] for this data "
+            f"within [{space.min_depth}, {deepest}] for this data{budget} "
             f"({'all ' if exhaustive else ''}{tried} architectures tried)"
         )
 
 
 class Adaptive(_Search):
-    """Model Search's adaptive search: start shallow; then take a parent uniformly from the
-    best ``beam_size`` completed trials and grow it by a block (while the allowed depth, rising
-    every ``depth_every`` completed trials, exceeds the parent's) or replace one of its blocks,
-    with its hyperparameters perturbed."""
+    """Model Search's adaptive coordinate descent (``coordinate_descent.py``): start shallow;
+    then take a parent uniformly from the best ``beam_size`` completed trials; while the allowed
+    depth (rising every ``depth_every`` completed trials) exceeds the parent's, grow it by a
+    random block with probability ``grow_probability``, else replace one of its blocks. A
+    ``conv`` block goes before the first ``fc`` block (``increase_structure_depth``,
+    ``fix_architecture_order``). Hyperparameters follow the parent with a nudge
+    (``hyperparameter_mode = "inherit"``; a ``fresh_share`` of trials draws them afresh) or are
+    all drawn afresh (``"fresh"``, Model Search's tuner). When every proposal repeats an
+    earlier trial or does not build, the fallback is another neighbour of a completed trial
+    within the allowed depth."""
 
     name = "adaptive"
 
@@ -197,20 +261,86 @@ class Adaptive(_Search):
         completed = [t for t in trials if t.completed]
         if not completed:
             while True:
-                yield self._random(rng, space.min_depth)
+                first = self._random(rng, space.min_depth)
+                architecture = conv_before_dense(first.architecture, self.kind_of)
+                yield Suggestion(architecture, first.hparams, None, "random")
         beam = sorted(completed, key=lambda t: (t.objective, t.id))[: space.beam_size]
         allowed = space.allowed_depth(len(completed))
         while True:
             parent = beam[int(rng.integers(len(beam)))]
             architecture = tuple(parent.architecture)
-            if allowed > len(architecture) or not architecture:
-                architecture, how = (*architecture, self._block(rng)), "grow"
+            grow = rng.uniform() < space.grow_probability
+            if not architecture or (allowed > len(architecture) and grow):
+                architecture, how = self._grown(architecture, self._block(rng)), "grow"
             else:
                 i = int(rng.integers(len(architecture)))
                 new = self._block(rng, other_than=architecture[i])
-                architecture, how = (*architecture[:i], new, *architecture[i + 1 :]), "mutate"
-            hparams = space.perturb_hparams(parent.hparams, rng)
-            yield Suggestion(architecture, hparams, parent.id, how)
+                architecture, how = self._replaced(architecture, i, new), "mutate"
+            hparams, fresh = self._hparams(parent, rng)
+            yield Suggestion(architecture, hparams, parent.id, how + (":fresh" if fresh else ""))
+
+    def _grown(self, architecture: Architecture, block: str) -> Architecture:
+        """``architecture`` with ``block`` added: a conv block before the first fc block."""
+        return conv_before_dense((*architecture, block), self.kind_of)
+
+    def _replaced(self, architecture: Architecture, i: int, block: str) -> Architecture:
+        """``architecture`` with block ``i`` replaced by ``block``, conv blocks before fc."""
+        return conv_before_dense((*architecture[:i], block, *architecture[i + 1 :]), self.kind_of)
+
+    def _hparams(self, parent: Trial, rng: np.random.Generator) -> tuple[dict, bool]:
+        """The child's hyperparameters and whether they were drawn afresh."""
+        space = self.space
+        if space.hyperparameter_mode == "fresh" or rng.uniform() < space.fresh_share:
+            return space.sample_hparams(rng), bool(space.searched)
+        return space.perturb_hparams(parent.hparams, rng), False
+
+    def _fallback(
+        self, trials: list[Trial], rng: np.random.Generator, seen: set, repeat: Suggestion | None
+    ) -> Suggestion:
+        """A new neighbour (one block grown or replaced, within the allowed depth) of a beam
+        trial, then of any completed trial (best first); else a random architecture no deeper
+        than allowed; else ``repeat``."""
+        space = self.space
+        completed = sorted((t for t in trials if t.completed), key=lambda t: (t.objective, t.id))
+        if not completed:
+            return self._shallow_valid(rng, seen, repeat, space.min_depth)
+        allowed = space.allowed_depth(len(completed))
+        beam, rest = completed[: space.beam_size], completed[space.beam_size :]
+        for parent in [beam[i] for i in rng.permutation(len(beam))] + rest:
+            for architecture, how in self._neighbours(parent.architecture, allowed, rng):
+                if not self.builds(architecture):
+                    continue
+                hparams, fresh = self._hparams(parent, rng)
+                if _key(architecture, hparams) not in seen:
+                    how += ":fresh" if fresh else ""
+                    return Suggestion(architecture, hparams, parent.id, how)
+        return self._shallow_valid(rng, seen, repeat, allowed)
+
+    def _shallow_valid(
+        self, rng: np.random.Generator, seen: set, repeat: Suggestion | None, deepest: int
+    ) -> Suggestion:
+        """A random architecture no deeper than ``deepest``; deeper only when none that
+        shallow builds."""
+        try:
+            return self._random_valid(rng, seen, repeat, deepest=deepest)
+        except ValueError:
+            return self._random_valid(rng, seen, repeat)
+
+    def _neighbours(
+        self, architecture: Architecture, allowed: int, rng: np.random.Generator
+    ) -> list[tuple[Architecture, str]]:
+        """Every architecture one grow (while shallower than ``allowed``) or one replacement
+        away from ``architecture``, in random order."""
+        out = []
+        if len(architecture) < allowed:
+            out += [(self._grown(architecture, b), "grow") for b in self.space.blocks]
+        for i, old in enumerate(architecture):
+            out += [
+                (self._replaced(architecture, i, b), "mutate")
+                for b in self.space.blocks
+                if b != old
+            ]
+        return [out[i] for i in rng.permutation(len(out))]
 
 
 class RandomSearch(_Search):

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from uqbench.search import executors
-from uqbench.search.algorithms import ALGORITHMS
-from uqbench.search.outputs import ranked, write_outputs
+from uqbench.search.algorithms import ALGORITHMS, check_algorithm_space
+from uqbench.search.ensemble import store_budget, write_final_ensemble
+from uqbench.search.outputs import ranked, search_status, write_outputs
 from uqbench.search.runner import (
     STORE_FILE,
     load_data,
@@ -27,7 +28,7 @@ from uqbench.search.runner import (
     remove_stale_staging,
     trial_recipe,
 )
-from uqbench.search.space import load_space
+from uqbench.search.space import load_space, space_from_dict
 from uqbench.search.store import FINISHED, TrialStore
 from uqbench.training.environment import select_device
 from uqbench.training.progress import format_seconds
@@ -107,7 +108,9 @@ class Monitor:
         new = [t for t in trials if t.status in FINISHED and t.id not in self.seen]
         if not new:
             return
-        budget = int(self.store.experiment().get("trials", 0))
+        settings = self.store.experiment()
+        space = space_from_dict(settings["space"])
+        budget = store_budget(int(settings.get("trials", 0)), space, trials)
         finished = sum(t.status in FINISHED for t in trials)
         best = ranked(trials, self.sign)
         elapsed = time.perf_counter() - self.start
@@ -140,6 +143,7 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     ``status`` says whether the budget is done (:func:`~uqbench.search.outputs.search_status`)."""
     request.check()
     space = load_space(request.spec)
+    check_algorithm_space(request.algorithm, space)
     directory = Path(request.output_dir).expanduser().resolve()
     store_path = directory / STORE_FILE
     # A store with no settings recorded is a search killed before it began: start it afresh.
@@ -229,6 +233,13 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
         write_outputs(directory, time.perf_counter() - start)  # its status: how far it got
         raise
     monitor()
+    budget = store_budget(int(recorded["trials"]), space, store.trials())
+    if search_status(store.counts(), budget) == "complete":
+        context = make_context(directory, recorded, data=dataset, device=request.device)
+        try:
+            write_final_ensemble(context, store.trials())
+        except Exception as err:  # the trials stand; the ensemble is reported missing
+            print(f"search: the final ensemble could not be built: {err}", file=sys.stderr)
     summary = write_outputs(directory, time.perf_counter() - start)
     return summary
 

@@ -10,6 +10,7 @@ trial in the order they finished. :func:`conclusion` is the line ``uqbench searc
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 
 import torch
 
+from uqbench.search import ensemble
 from uqbench.search.runner import STORE_FILE
 from uqbench.search.space import space_from_dict
 from uqbench.search.store import FINISHED, TrialRow, TrialStore
@@ -42,8 +44,10 @@ def open_store(directory: str | Path) -> TrialStore:
 
 
 def ranked(trials: Sequence[TrialRow], sign: float) -> list[TrialRow]:
-    """Completed trials, best first (``sign`` +1 minimises the objective, -1 maximises)."""
+    """Completed single-network trials (ensembles apart), best first (``sign`` +1 minimises the
+    objective, -1 maximises)."""
     done = [t for t in trials if t.status == "done" and t.objective is not None]
+    done = [t for t in done if t.how != ensemble.HOW]
     return sorted(done, key=lambda t: (sign * t.objective, t.id))
 
 
@@ -81,7 +85,7 @@ def conclusion(directory: str | Path) -> tuple[str, str]:
     space = space_from_dict(settings["space"])
     trials = store.trials()
     counts = store.counts()
-    budget = int(settings.get("trials") or 0)
+    budget = ensemble.store_budget(int(settings.get("trials") or 0), space, trials)
     status = search_status(counts, budget)
     finished = [t for t in trials if t.status in FINISHED]
     total = max(budget, len(trials))
@@ -175,6 +179,7 @@ def write_outputs(directory: str | Path, elapsed: float | None = None) -> dict[s
         metrics.update({k: float(v) for k, v in best[0].val_metrics.items()})
         metrics.update({k: float(v) for k, v in best[0].test_metrics.items()})
     counts = store.counts()
+    budget = ensemble.store_budget(int(settings.get("trials") or 0), space, trials)
     summary = build_summary(
         kind="search",
         method=f"search/{settings['algorithm']}",
@@ -188,11 +193,15 @@ def write_outputs(directory: str | Path, elapsed: float | None = None) -> dict[s
         params=best[0].params if best else None,
         peak_memory_mb=None,
         extra={
-            "status": search_status(counts, int(settings.get("trials") or 0)),
+            "status": search_status(counts, budget),
             "objective": {"metric": space.objective_key, "direction": space.direction},
             "trials": {"budget": settings.get("trials"), **counts},
             "best_trial": trial_record(best[0]) if best else None,
             "top": [t.id for t in best[:10]],
+            "ensemble": _final_ensemble(directory),
+            "ensemble_trials": [
+                _ensemble_record(t) for t in trials if t.how == ensemble.HOW and t.status == "done"
+            ],
             "space": settings["space"],
         },
     )
@@ -201,6 +210,32 @@ def write_outputs(directory: str | Path, elapsed: float | None = None) -> dict[s
         directory / "history.jsonl", "".join(dumps(trial_record(t)) + "\n" for t in finished)
     )
     return summary
+
+
+def _ensemble_record(trial: TrialRow) -> dict[str, Any]:
+    """An ensemble trial as ``summary.json`` lists it."""
+    keys = ("val/nll", "val/accuracy", "test/nll", "test/accuracy", "test/ece")
+    metrics = {**trial.val_metrics, **trial.test_metrics}
+    return {
+        "trial": trial.id,
+        "pool": trial.hparams.get("pool"),
+        **{k: metrics.get(k) for k in keys},
+    }
+
+
+def _final_ensemble(directory: Path) -> dict[str, Any] | None:
+    """The end-of-search ensemble (``ensemble/summary.json``): its members and metrics."""
+    path = directory / ensemble.FINAL_DIR / "summary.json"
+    if not path.is_file():
+        return None
+    final = json.loads(path.read_text())
+    return {
+        "directory": ensemble.FINAL_DIR,
+        "members": final.get("members"),
+        "pool": final.get("pool"),
+        "validation": final.get("validation"),
+        "metrics": final.get("metrics"),
+    }
 
 
 def lineage(trials: Mapping[int, TrialRow], trial_id: int) -> list[int]:
@@ -240,6 +275,7 @@ def show(directory: str | Path, top: int = 10) -> str:
                 _fmt(trial.test_metrics.get("test/accuracy")),
                 _fmt(trial.test_metrics.get("test/nll")),
                 str(trial.params),
+                _warm(trial),
                 format_seconds(trial.seconds or 0.0),
                 " > ".join(trial.architecture) or "(head only)",
             ]
@@ -248,7 +284,7 @@ def show(directory: str | Path, top: int = 10) -> str:
         headers = ["trial", "parent", "how", space.objective_key, "test acc", "test nll"]
         lines.append(
             format_table(
-                [*headers, "params", "time", "architecture"],
+                [*headers, "params", "warm", "time", "architecture"],
                 rows,
                 title=f"top {len(rows)} trials (by {space.objective_key})",
             )
@@ -261,12 +297,36 @@ def show(directory: str | Path, top: int = 10) -> str:
         )
         hparams = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(best[0].hparams.items()))
         lines.append(f"best hyperparameters: {hparams}")
+    for trial in trials:
+        if trial.how == ensemble.HOW and trial.status == "done":
+            lines.append(
+                f"ensemble trial {trial.id}: {space.objective_key} {_fmt(trial.objective)}, test "
+                f"nll {_fmt(trial.test_metrics.get('test/nll'))}, test acc "
+                f"{_fmt(trial.test_metrics.get('test/accuracy'))} (pool {trial.hparams.get('pool')})"
+            )
+    final = _final_ensemble(Path(directory))
+    if final is not None:
+        metrics = final["metrics"] or {}
+        lines.append(
+            f"final ensemble ({final['directory']}/): members {final['members']}, test nll "
+            f"{_fmt(metrics.get('test/nll'))}, test acc {_fmt(metrics.get('test/accuracy'))}"
+        )
     failed = [t for t in trials if t.status in ("failed", "infeasible")]
     for trial in failed[:5]:
         lines.append(f"trial {trial.id} {trial.status}: {trial.error}")
     if len(failed) > 5:
         lines.append(f"... and {len(failed) - 5} more failed or infeasible trials")
     return "\n".join(lines)
+
+
+def _warm(trial: TrialRow) -> str:
+    """The warm-started fraction of a trial's parameters, as ``search show`` prints it."""
+    fraction = trial.val_metrics.get("transfer/warm_fraction")
+    if fraction is None:
+        return "-"
+    if trial.val_metrics.get("transfer/parent_checkpoint_missing"):
+        return "0 (parent checkpoint missing)"
+    return f"{fraction:.1%}"
 
 
 def _fmt(value: Any) -> str:

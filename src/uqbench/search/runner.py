@@ -16,7 +16,7 @@ import math
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 
 from uqbench import data as data_sets
 from uqbench.metrics.latency import latency_record
-from uqbench.search import blocks
+from uqbench.search import blocks, distill, ensemble, transfer
 from uqbench.search.algorithms import Algorithm, Trial, make_algorithm
 from uqbench.search.space import SearchSpace, space_from_dict
 from uqbench.search.store import TrialRow, TrialStore, worker_id
@@ -79,17 +79,37 @@ class SearchContext:
         return tuple(self.data.image_shape)
 
     def builds(self, architecture: tuple[str, ...]) -> bool:
-        """Whether ``architecture`` connects for this data's image shape."""
+        """Whether ``architecture`` connects for this data's image shape and has at most the
+        space's ``max_params`` parameters (counted without training)."""
         try:
             blocks.infer_shapes(architecture, self.in_shape)
         except ValueError:  # ShapeError included
             return False
-        return True
+        if self.space.max_params is None:
+            return True
+        count = count_parameters(
+            architecture, self.in_shape, self.data.num_classes, self.space.head
+        )
+        return count <= self.space.max_params
 
     def algorithm(self) -> Algorithm:
         return make_algorithm(
             self.settings["algorithm"], self.space, int(self.settings["seed"]), self.builds
         )
+
+
+def count_parameters(
+    architecture: Sequence[str], in_shape: Sequence[int], num_classes: int, head: str
+) -> int:
+    """The parameters of the network ``architecture`` would build, counted on the meta device
+    (no memory, no training; on the CPU for a block the meta device cannot build)."""
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"):
+                network = blocks.build_network(architecture, in_shape, num_classes, head=head)
+        except Exception:  # a user block that needs real tensors to build
+            network = blocks.build_network(architecture, in_shape, num_classes, head=head)
+    return sum(p.numel() for p in network.parameters())
 
 
 def load_data(settings: Mapping[str, Any]) -> Any:
@@ -162,10 +182,15 @@ def run_trial(
     context: SearchContext,
     trial: TrialRow,
     should_stop: Callable[[], bool] = lambda: False,
+    finished: Sequence[TrialRow] = (),
 ) -> TrialOutcome:
-    """Build, train, score on validation, check constraints, evaluate test, write the run
-    directory. Errors inside the trial become a ``failed`` outcome; ``KeyboardInterrupt`` and
-    :class:`StopRequested` propagate (the trial is then handed back, not recorded)."""
+    """Build (warm-started from the parent with ``[transfer]``), train (distilled from the best
+    of the ``finished`` trials with ``[distillation]``), score on validation, check constraints,
+    evaluate test, write the run directory. Errors inside the trial become a ``failed`` outcome;
+    ``KeyboardInterrupt`` and :class:`StopRequested` propagate (the trial is then handed back,
+    not recorded)."""
+    if trial.how == ensemble.HOW:
+        return run_ensemble_trial(context, trial)
     start = time.perf_counter()
     space, data, runtime = context.space, context.data, context.runtime
     seed = trial_seed(int(context.settings["seed"]), trial.id)
@@ -182,6 +207,11 @@ def run_trial(
             outcome.error = f"{outcome.params} parameters > max_params {space.max_params}"
             return outcome
         recipe = trial_recipe(context.base_recipe, space, trial.hparams)
+        warm = None
+        if space.transfer != "none" and trial.parent is not None:
+            parent = trial_dir(context.directory, trial.parent) / "checkpoint.safetensors"
+            warm = transfer.warm_start_from(network, parent, space.transfer)
+        soft, distilled = _distillation(context, trial, recipe, finished)
 
         def check_stop(record: dict) -> None:
             if should_stop():
@@ -198,6 +228,7 @@ def run_trial(
             seed=seed,
             quiet=True,
             on_epoch_end=check_stop,
+            batch_loss=soft,
         )
         train_seconds = time.perf_counter() - start
         norm = (data.mean, data.std)
@@ -206,6 +237,10 @@ def run_trial(
         outcome.val_metrics = classification_metrics(
             val.probs, data.y_val.cpu().numpy(), "val", log_probs=val.log_probabilities()
         )
+        if warm is not None:
+            outcome.val_metrics["transfer/warm_fraction"] = warm.fraction
+            if warm.note:
+                outcome.val_metrics["transfer/parent_checkpoint_missing"] = 1.0
         objective = outcome.val_metrics[space.objective_key]
         if not math.isfinite(objective):
             outcome.error = f"the objective {space.objective_key} is {objective}"
@@ -224,8 +259,24 @@ def run_trial(
                 f"{space.max_ms_per_example}"
             )
             return outcome
+        notes = {"transfer": warm.as_record()} if warm is not None else {}
+        if distilled:
+            notes["distillation"] = distilled
         outcome.test_metrics, outcome.checkpoint = _record_test(
-            context, trial, network, predict, latency, recipe, history, train_seconds, outcome, seed
+            context,
+            trial,
+            network,
+            predict,
+            latency,
+            recipe,
+            history,
+            train_seconds,
+            outcome,
+            seed,
+            notes,
+        )
+        ensemble.write_validation(
+            trial_dir(context.directory, trial.id), val.probs, data.y_val.cpu().numpy()
         )
         outcome.status = "done"
     except (KeyboardInterrupt, StopRequested):
@@ -235,6 +286,66 @@ def run_trial(
         outcome.error = _describe(err)
         if runtime.device.type == "cuda":
             torch.cuda.empty_cache()
+    finally:
+        outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _distillation(
+    context: SearchContext, trial: TrialRow, recipe: Recipe, finished: Sequence[TrialRow]
+) -> tuple[Callable | None, dict[str, Any]]:
+    """The distillation term of a trial (``None`` when off or no teacher yet) and its record."""
+    space = context.space
+    if space.distill_weight <= 0:
+        return None, {}
+    teacher_row = distill.best_teacher(finished, trial.id, space)
+    if teacher_row is None:
+        return None, {"teacher": None, "note": "no completed trial yet: trained on labels"}
+    teacher_dir = trial_dir(context.directory, teacher_row.id)
+    if not (teacher_dir / "checkpoint.safetensors").is_file():
+        note = f"the teacher's checkpoint (trial {teacher_row.id}) is missing: trained on labels"
+        return None, {"teacher": teacher_row.id, "note": note}
+    teacher = distill.load_teacher(teacher_dir, space, recipe, context.data, context.runtime)
+    term = distill.batch_loss(
+        teacher, space.distill_weight, space.distill_loss, space.distill_temperature
+    )
+    return term, {
+        "teacher": teacher_row.id,
+        "teacher_is_ensemble": teacher_row.how == ensemble.HOW,
+        "weight": space.distill_weight,
+        "temperature": space.distill_temperature,
+        "loss": space.distill_loss,
+        "teacher_outputs": "computed once" if teacher.precomputed else "per augmented batch",
+    }
+
+
+def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:
+    """An ensemble trial: greedy selection from the pool its suggestion recorded, scored on
+    validation, evaluated once on test, written to ``trials/<id>``."""
+    start = time.perf_counter()
+    outcome = TrialOutcome(status="failed")
+    try:
+        pool = [int(i) for i in trial.hparams["pool"]]
+        output = trial_dir(context.directory, trial.id)
+        val_metrics, summary, members, params = ensemble.build_ensemble(
+            context, pool, output, {"trial": trial.id, "how": trial.how}, trial_dir
+        )
+        outcome.val_metrics = {**val_metrics, "ensemble/members": float(len(members))}
+        outcome.params = params
+        objective = val_metrics[context.space.objective_key]
+        if not math.isfinite(objective):
+            outcome.error = f"the objective {context.space.objective_key} is {objective}"
+            return outcome
+        outcome.objective = float(objective)
+        outcome.test_metrics = {
+            k: v for k, v in summary["metrics"].items() if not k.startswith("ood/")
+        }
+        outcome.checkpoint = str(output.relative_to(context.directory) / "checkpoint.safetensors")
+        outcome.status = "done"
+    except (KeyboardInterrupt, StopRequested):
+        raise
+    except Exception as err:
+        outcome.error = _describe(err)
     finally:
         outcome.seconds = time.perf_counter() - start
     return outcome
@@ -268,6 +379,7 @@ def _record_test(
     train_seconds: float,
     outcome: TrialOutcome,
     seed: int,
+    notes: Mapping[str, Any],
 ) -> tuple[dict[str, float], str]:
     """Evaluate the test split once and write ``trials/<id>`` atomically; returns the test
     metrics (with the latency measured for the constraint) and the checkpoint path relative to
@@ -310,6 +422,7 @@ def _record_test(
             "hparams": trial.hparams,
             "recipe": recipe.as_dict(),
             "validation": outcome.val_metrics,
+            **notes,
         },
         quiet=True,
     )
@@ -345,7 +458,11 @@ def worker_loop(
     me = worker_id()
 
     def suggest(history: list[TrialRow], number: int) -> dict[str, Any]:
-        suggestion = algorithm.suggest([as_trial(t, space) for t in history], number)
+        combined = ensemble.ensemble_suggestion(space, history, number)
+        if combined is not None:
+            return combined
+        singles = ensemble.single_trials(history)
+        suggestion = algorithm.suggest([as_trial(t, space) for t in singles], number)
         return {
             "architecture": list(suggestion.architecture),
             "hparams": suggestion.hparams,
@@ -355,12 +472,13 @@ def worker_loop(
 
     ran = 0
     while not should_stop():
-        budget = int(store.experiment().get("trials", 0))
+        trials = int(store.experiment().get("trials", 0))
+        budget = ensemble.store_budget(trials, space, store.trials())
         trial = store.claim(budget, suggest, worker=me)
         if trial is None:
             break
         try:
-            outcome = run_trial(context, trial, should_stop)
+            outcome = run_trial(context, trial, should_stop, store.trials())
         except (KeyboardInterrupt, StopRequested):
             store.release(trial.id, worker=me)
             raise

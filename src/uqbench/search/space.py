@@ -54,14 +54,36 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "weight_decay": [1e-4, 5e-3],
 }
 DEFAULT_TRAINING: dict[str, Any] = {"epochs": 15}
+# Model Search's increase_complexity_probability in both its shipped adaptive configs.
+GROW_PROBABILITY = 0.9
+HYPERPARAMETER_MODES = ("inherit", "fresh")
+FRESH_SHARE = 0.2
+TRANSFER_MODES = ("none", "prefix", "matching")
+DISTILLATION_LOSSES = ("kl", "mse")
+# Model Search's intermixed ensemble search in its shipped configs: every 5th trial, 3 members,
+# from the 15 best trials.
+ENSEMBLE_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "every": 5,
+    "size": 3,
+    "pool": 15,
+    "counts_toward_trials": True,
+}
+DISTILLATION_DEFAULTS: dict[str, Any] = {"weight": 0.0, "temperature": 1.0, "loss": "kl"}
 TOP_LEVEL_KEYS = (
     "blocks",
     "head",
     *DEFAULTS,
+    "grow_probability",
+    "hyperparameter_mode",
+    "fresh_share",
     "hyperparameters",
     "training",
     "objective",
     "constraints",
+    "transfer",
+    "distillation",
+    "ensemble",
 )
 OBJECTIVE_KEYS = ("metric", "direction")
 CONSTRAINT_KEYS = ("max_params", "max_ms_per_example")
@@ -199,6 +221,18 @@ class SearchSpace:
     max_params: int | None = None
     max_ms_per_example: float | None = None
     head: str = "linear"
+    grow_probability: float = GROW_PROBABILITY
+    hyperparameter_mode: str = "inherit"
+    fresh_share: float = FRESH_SHARE
+    transfer: str = "none"
+    distill_weight: float = DISTILLATION_DEFAULTS["weight"]
+    distill_temperature: float = DISTILLATION_DEFAULTS["temperature"]
+    distill_loss: str = DISTILLATION_DEFAULTS["loss"]
+    ensemble_enabled: bool = ENSEMBLE_DEFAULTS["enabled"]
+    ensemble_every: int = ENSEMBLE_DEFAULTS["every"]
+    ensemble_size: int = ENSEMBLE_DEFAULTS["size"]
+    ensemble_pool: int = ENSEMBLE_DEFAULTS["pool"]
+    ensemble_counts: bool = ENSEMBLE_DEFAULTS["counts_toward_trials"]
 
     @property
     def objective_key(self) -> str:
@@ -256,6 +290,22 @@ class SearchSpace:
             "training": dict(self.training),
             "objective": {"metric": self.metric, "direction": self.direction},
             "constraints": {k: v for k, v in constraints.items() if v is not None},
+            "grow_probability": self.grow_probability,
+            "hyperparameter_mode": self.hyperparameter_mode,
+            "fresh_share": self.fresh_share,
+            "transfer": {"mode": self.transfer},
+            "distillation": {
+                "weight": self.distill_weight,
+                "temperature": self.distill_temperature,
+                "loss": self.distill_loss,
+            },
+            "ensemble": {
+                "enabled": self.ensemble_enabled,
+                "every": self.ensemble_every,
+                "size": self.ensemble_size,
+                "pool": self.ensemble_pool,
+                "counts_toward_trials": self.ensemble_counts,
+            },
         }
 
 
@@ -313,6 +363,9 @@ def space_from_dict(raw: Mapping[str, Any]) -> SearchSpace:
     _check_warmup(hyperparameters, training)
     metric, direction = _objective(_table(raw, "objective"))
     max_params, max_ms = _constraints(_table(raw, "constraints"))
+    adaptive = _adaptive(raw)
+    distillation = _distillation(_table(raw, "distillation"))
+    ensemble = _ensemble(_table(raw, "ensemble"))
     return SearchSpace(
         blocks=_blocks(raw.get("blocks")),
         head=_head(raw.get("head", "linear")),
@@ -323,6 +376,10 @@ def space_from_dict(raw: Mapping[str, Any]) -> SearchSpace:
         direction=direction,
         max_params=max_params,
         max_ms_per_example=max_ms,
+        transfer=_transfer(_table(raw, "transfer")),
+        **adaptive,
+        **distillation,
+        **ensemble,
     )
 
 
@@ -574,3 +631,80 @@ def _constraints(raw: Mapping[str, Any]) -> tuple[int | None, float | None]:
             "[constraints] max_ms_per_example",
         )
     return max_params, max_ms
+
+
+def _probability(value: Any, where: str) -> float:
+    if not _is_number(value) or not 0 <= value <= 1:
+        raise SpecError(f"{where} must be a number in [0, 1], got {_show(value)}")
+    return float(value)
+
+
+def _one_of(value: Any, choices: tuple[str, ...], where: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        hint = _close(value, choices) if isinstance(value, str) else ""
+        raise SpecError(
+            f"{where} {_show(value)} is unknown{hint} (choose from {', '.join(choices)})"
+        )
+    return value
+
+
+def _adaptive(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The adaptive search's grow probability and hyperparameter mode, checked."""
+    return {
+        "grow_probability": _probability(
+            raw.get("grow_probability", GROW_PROBABILITY), "grow_probability"
+        ),
+        "hyperparameter_mode": _one_of(
+            raw.get("hyperparameter_mode", "inherit"), HYPERPARAMETER_MODES, "hyperparameter_mode"
+        ),
+        "fresh_share": _probability(raw.get("fresh_share", FRESH_SHARE), "fresh_share"),
+    }
+
+
+def _transfer(raw: Mapping[str, Any]) -> str:
+    _reject_unknown(raw, ("mode",), "[transfer]")
+    return _one_of(raw.get("mode", "none"), TRANSFER_MODES, "[transfer] mode")
+
+
+def _distillation(raw: Mapping[str, Any]) -> dict[str, Any]:
+    _reject_unknown(raw, DISTILLATION_DEFAULTS, "[distillation]")
+    values = {**DISTILLATION_DEFAULTS, **raw}
+    temperature = values["temperature"]
+    if not _is_number(temperature) or temperature <= 0:
+        raise SpecError(
+            f"[distillation] temperature must be a positive number, got {_show(temperature)}"
+        )
+    return {
+        "distill_weight": _probability(values["weight"], "[distillation] weight"),
+        "distill_temperature": float(temperature),
+        "distill_loss": _one_of(values["loss"], DISTILLATION_LOSSES, "[distillation] loss"),
+    }
+
+
+def _ensemble(raw: Mapping[str, Any]) -> dict[str, Any]:
+    _reject_unknown(raw, ENSEMBLE_DEFAULTS, "[ensemble]")
+    values = {**ENSEMBLE_DEFAULTS, **raw}
+    for key in ("enabled", "counts_toward_trials"):
+        if not isinstance(values[key], bool):
+            raise SpecError(f"[ensemble] {key} must be true or false, got {_show(values[key])}")
+    every = values["every"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0 or every == 1:
+        raise SpecError(
+            f"[ensemble] every must be 0 (only at the end) or an integer >= 2, got {_show(every)}"
+        )
+    size = values["size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise SpecError(
+            f"[ensemble] size must be an integer >= 2 (an ensemble has at least two members), "
+            f"got {_show(size)}"
+        )
+    pool = values["pool"]
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 2:
+        raise SpecError(f"[ensemble] pool must be an integer >= 2, got {_show(pool)}")
+    return {
+        "ensemble_enabled": values["enabled"],
+        "ensemble_every": every,
+        "ensemble_size": size,
+        "ensemble_pool": pool,
+        "ensemble_counts": values["counts_toward_trials"],
+    }

@@ -140,11 +140,13 @@ def training_batches(
     batch_size: int,
     generator: torch.Generator,
     members: int | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    with_index: bool = False,
+) -> Iterator[tuple[torch.Tensor, ...]]:
     """One epoch of shuffled full minibatches of uint8 images (the last partial batch is dropped,
     which keeps shapes static for ``torch.compile``).
 
     With ``members=M`` every member gets its own permutation: ``(M, B, C, H, W)`` and ``(M, B)``.
+    ``with_index`` adds the examples' indices in ``images`` as a third value.
     """
     n = labels.shape[0]
     batch_size = min(batch_size, n)
@@ -154,7 +156,8 @@ def training_batches(
     for start in range(0, n - batch_size + 1, batch_size):
         index = order[:, start : start + batch_size]
         x, y = images[index], labels[index]
-        yield (x[0], y[0]) if members is None else (x, y)
+        batch = (x[0], y[0], index[0]) if members is None else (x, y, index)
+        yield batch if with_index else batch[:2]
 
 
 class Batching(Protocol):
@@ -222,6 +225,7 @@ def fit(
     batching: Batching | None = None,
     param_groups: Sequence[Mapping[str, Any]] | None = None,
     extra_loss: Callable[[int], torch.Tensor] | None = None,
+    batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     state: FitCheckpoint | None = None,
 ) -> list[dict]:
     """Train ``model`` (one network or a :class:`VectorizedEnsemble`) on uint8 ``images`` and
@@ -243,7 +247,9 @@ def fit(
     ``param_groups`` (see :func:`make_optimizer`) give parts of the model their own weight decay
     and learning-rate multiplier; ``extra_loss(step)`` (0-based optimiser step) is added to the
     loss, e.g. a KL term: ``train/loss`` and the divergence check stay the cross-entropy, the
-    term's epoch mean is ``train/extra_loss``.
+    term's epoch mean is ``train/extra_loss``. ``batch_loss(x, logits, index)`` (one network,
+    default batches only) is added the same way, from the batch's network input, its logits and
+    the indices of its examples in ``images`` (e.g. a distillation term).
     With a ``state`` (:class:`~uqbench.training.resume.FitCheckpoint`), everything training
     depends on is saved after every epoch and restored first if saved before, so a killed run
     continues where it stopped and ends exactly as an uninterrupted one.
@@ -252,6 +258,8 @@ def fit(
     members = model.num_members if isinstance(model, VectorizedEnsemble) else None
     if batching is not None:
         members = batching.num_members
+    if batch_loss is not None and members is not None:
+        raise ValueError("batch_loss needs one network trained on the default batches")
     if images.shape[0] != labels.shape[0] or images.dim() != 4:
         raise ValueError(
             f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
@@ -300,7 +308,7 @@ def fit(
         batches = _epoch_batches(
             images, labels, mean, std, runtime, recipe, generator, members, batching
         )
-        for step, (x, yb) in enumerate(batches, start=1):
+        for step, (x, yb, index) in enumerate(batches, start=1):
             with runtime.autocast():
                 logits = network(x)
             if members is None and logits.dim() == yb.dim() + 2:
@@ -311,6 +319,9 @@ def fit(
             extra = 0.0
             if extra_loss is not None:
                 extra = extra_loss((epoch - 1) * steps_per_epoch + step - 1)
+            if batch_loss is not None:
+                extra = extra + batch_loss(x, logits, index)
+            if extra_loss is not None or batch_loss is not None:
                 total_extra += extra.detach()
             if guard.initial is None:
                 guard.start(losses.detach().reshape(-1).tolist())
@@ -327,7 +338,11 @@ def fit(
         record = {
             "epoch": epoch,
             "train/loss": epoch_loss if members else epoch_loss[0],
-            **({"train/extra_loss": float(total_extra) / steps_per_epoch} if extra_loss else {}),
+            **(
+                {"train/extra_loss": float(total_extra) / steps_per_epoch}
+                if extra_loss or batch_loss
+                else {}
+            ),
             "learning_rate": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - start,
         }
@@ -393,16 +408,20 @@ def _epoch_batches(
     generator: torch.Generator,
     members: int | None,
     batching: Batching | None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of augmented, normalised network inputs and their labels (one batch per member
-    for a vectorised ensemble, arranged by ``batching`` if given)."""
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """One epoch of augmented, normalised network inputs, their labels and (default batches)
+    their indices in ``images`` (one batch per member for a vectorised ensemble, arranged by
+    ``batching`` if given)."""
     if batching is None:
-        for xb, yb in training_batches(images, labels, recipe.batch_size, generator, members):
-            yield prepare_batch(xb, mean, std, runtime, recipe, generator), yb
+        batches = training_batches(
+            images, labels, recipe.batch_size, generator, members, with_index=True
+        )
+        for xb, yb, index in batches:
+            yield prepare_batch(xb, mean, std, runtime, recipe, generator), yb, index
         return
     for new, arrangement in batching.indices(labels.shape[0], recipe.batch_size, generator):
         x = prepare_batch(images[new], mean, std, runtime, recipe, generator)
-        yield x[arrangement], labels[new][arrangement]
+        yield x[arrangement], labels[new][arrangement], None
 
 
 def make_optimizer(
