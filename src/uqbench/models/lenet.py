@@ -29,6 +29,13 @@ def min_image_size() -> int:
     return next(size for size in range(1, 33) if _layout(size)[2] >= 1)
 
 
+def _conv_block(in_channels: int, out_channels: int, padding: int, batch_norm: bool) -> list:
+    """``conv5x5 -> [BN ->] ReLU -> maxpool2``."""
+    conv = nn.Conv2d(in_channels, out_channels, KERNEL, padding=padding, bias=not batch_norm)
+    norm = [nn.BatchNorm2d(out_channels)] if batch_norm else []
+    return [conv, *norm, nn.ReLU(), nn.MaxPool2d(2)]
+
+
 class LeNet5(nn.Module):
     """LeNet-5: two 5x5 convolutions (6 and 16 maps) with 2x2 max-pooling, then 120 -> 84 -> classes.
 
@@ -41,6 +48,10 @@ class LeNet5(nn.Module):
     "lenet-all" placement that Gal & Ghahramani (2016, Bayesian CNNs with Bernoulli approximate
     variational inference) found gives better MC-dropout predictions than dropping only before
     the classifier.
+
+    ``batch_norm=True`` (``lenet_bn``) normalises each convolution's output before its ReLU (the
+    convolutions then have no bias): 22 more parameters, and on CIFAR-10 it trains to a lower
+    validation NLL in the same epochs (the ``cpu32`` protocol, docs/results/cpu32_protocol.md).
     """
 
     def __init__(
@@ -49,6 +60,7 @@ class LeNet5(nn.Module):
         in_channels: int = 1,
         image_size: int = 28,
         dropout_rate: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         self.config = {
@@ -57,6 +69,8 @@ class LeNet5(nn.Module):
             "image_size": positive_int("image_size", image_size),
             "dropout_rate": check_dropout_rate(dropout_rate),
         }
+        if batch_norm:
+            self.config["batch_norm"] = True
         if image_size < min_image_size():
             raise ValueError(
                 f"LeNet-5 needs images of at least {min_image_size()}x{min_image_size()} pixels, "
@@ -65,13 +79,9 @@ class LeNet5(nn.Module):
         pad1, pad2, side = _layout(image_size)
         rate = self.config["dropout_rate"]
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, KERNEL, padding=pad1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
+            *_conv_block(in_channels, 6, pad1, batch_norm),
             dropout(rate),
-            nn.Conv2d(6, 16, KERNEL, padding=pad2),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
+            *_conv_block(6, 16, pad2, batch_norm),
             dropout(rate),
         )
         self.classifier = nn.Sequential(

@@ -92,6 +92,10 @@ def _lenet(match, num_classes, in_channels, image_size, dropout_rate) -> nn.Modu
     return LeNet5(num_classes, in_channels, image_size, dropout_rate)
 
 
+def _lenet_bn(match, num_classes, in_channels, image_size, dropout_rate) -> nn.Module:
+    return LeNet5(num_classes, in_channels, image_size, dropout_rate, batch_norm=True)
+
+
 def _cifar_resnet(
     match, num_classes, in_channels, image_size, dropout_rate, **options
 ) -> nn.Module:
@@ -145,6 +149,17 @@ FAMILIES: dict[str, Family] = {
         description=(
             "LeNet-5 (LeCun et al. 1998; ReLU, max-pool), 61.7k parameters; any image of at least 4x4 "
             "(8x8 digits, 28x28 MNIST, 32x32 CIFAR); dropout after every hidden layer"
+        ),
+    ),
+    "lenet_bn": Family(
+        pattern=r"lenet_?5?_?bn",
+        cls=LeNet5,
+        build=_lenet_bn,
+        options=(),
+        min_image_size=lenet.min_image_size(),
+        description=(
+            "LeNet-5 with batch norm after each convolution, 62.0k parameters for 32x32 colour "
+            "images; the cpu32 protocol's network (CIFAR-10 on a CPU)"
         ),
     ),
     "resnet<6n+2>": Family(
@@ -209,6 +224,7 @@ FAMILIES: dict[str, Family] = {
 NAMES = (
     "fast_cifar",
     "lenet",
+    "lenet_bn",
     "mlp",
     "resnet18",
     "resnet20",

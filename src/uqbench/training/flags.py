@@ -99,8 +99,9 @@ PROTOCOL = flags.DEFINE_enum(
     "auto",
     ["auto", "ub", "fast", "cpu", "cpu32"],
     "Tuned defaults: ub (Uncertainty Baselines' WRN-28-10 CIFAR recipe), fast (a short GPU "
-    "schedule), cpu (small images such as digits); auto: ub for wrn models, cpu on a CPU, "
-    "else fast.",
+    "schedule), cpu (small images such as digits), cpu32 (32x32 colour images such as CIFAR-10 "
+    "on a CPU, about 3 minutes); auto: ub for wrn models, on a CPU cpu32 for colour images of "
+    "32+ pixels and cpu for others, else fast."
 )
 VALIDATION_FRACTION = flags.DEFINE_float(
     "validation_fraction",

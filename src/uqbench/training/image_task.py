@@ -32,7 +32,7 @@ from uqbench.training import predictors
 from uqbench.training.classifier import Recipe, Runtime, fit
 from uqbench.training.environment import select_device
 from uqbench.training.evaluation import PredictFn, Predictions, collect, evaluate, nll
-from uqbench.training.protocols import Protocol, choose_protocol
+from uqbench.training.protocols import Protocol, choose_protocol, for_images
 from uqbench.training.resume import TrainingState
 from uqbench.training.rundir import check_output_dir
 
@@ -183,6 +183,10 @@ def prepare_task(method: str) -> ImageTask:
         seed=VALIDATION_SEED,
         download=common.DOWNLOAD.value,
     )
+    sized = for_images(protocol, common.PROTOCOL.value, dataset.image_shape)
+    if sized is not protocol:  # same validation carve-out: the data loaded above stays right
+        protocol = sized
+        model_name = common.value_or(common.MODEL, protocol.model_for(method))
     ood: list[Any] = []
     if common.HOLDOUT_CLASSES.value:
         dataset, held_out = ood_sets.hold_out_classes(dataset, common.HOLDOUT_CLASSES.value)

@@ -227,8 +227,19 @@ PROTOCOLS = {
 }
 
 
+def for_images(protocol: Protocol, asked: str, image_shape: tuple[int, ...]) -> Protocol:
+    """Once the data is known: ``auto`` on a CPU picks ``cpu32`` for colour images of 32 pixels
+    or more (CIFAR-10), keeping ``cpu`` for small or grey images (digits); a protocol asked for
+    by name is kept."""
+    channels, size = image_shape[0], image_shape[1]
+    if asked == "auto" and protocol.name == "cpu" and channels == 3 and size >= 32:
+        return PROTOCOLS["cpu32"]
+    return protocol
+
+
 def choose_protocol(name: str, model: str | None, device_type: str) -> Protocol:
-    """The protocol ``name``; ``auto`` picks ``ub`` for Wide ResNets, ``cpu`` on a CPU, else
+    """The protocol ``name``; ``auto`` picks ``ub`` for Wide ResNets, ``cpu`` on a CPU (``cpu32``
+    once the images turn out to be colour and 32 pixels or more: :func:`for_images`), else
     ``fast``."""
     if name == "auto":
         if model is not None and model.startswith("wrn"):
