@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from uqbench import metrics
 from uqbench.search.space import SearchSpace
 from uqbench.search.store import TrialRow
 
@@ -32,13 +33,6 @@ METHOD = "search/ensemble"
 FINAL_DIR = "ensemble"
 VALIDATION_FILE = "predictions/validation.npz"
 IMPROVEMENT = 1e-12  # a longer prefix must lower the NLL by more than rounding does
-
-
-def mean_nll(probs: np.ndarray, labels: np.ndarray) -> float:
-    """Mean negative log-likelihood of ``labels`` under ``probs`` ``(N, K)`` (an exact zero
-    floored at the smallest positive float32, as DESIGN.md states)."""
-    picked = probs[np.arange(labels.shape[0]), labels].astype(np.float64)
-    return float(-np.mean(np.log(np.maximum(picked, np.finfo(np.float32).tiny))))
 
 
 def greedy_selection(
@@ -57,7 +51,7 @@ def greedy_selection(
     total = np.zeros_like(probs[0])
     best, best_length = math.inf, 0
     while len(chosen) < size:
-        scores = [mean_nll((total + p) / (len(chosen) + 1), labels) for p in probs]
+        scores = [metrics.nll((total + p) / (len(chosen) + 1), labels) for p in probs]
         pick = int(np.argmin(scores))
         chosen.append(pick)
         total += probs[pick]
