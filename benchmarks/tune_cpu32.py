@@ -31,10 +31,10 @@ BUDGET_SECONDS = 200
 CANDIDATES = (
     ("lenet-30", "lenet", 30, 64, 0.05),
     ("lenet_bn-25", "lenet_bn", 25, 128, 0.1),
-    ("lenet_bn-35", "lenet_bn", 35, 128, 0.1),
-    ("lenet_bn-25-lr0.2", "lenet_bn", 25, 128, 0.2),
-    ("lenet_bn-35-lr0.05", "lenet_bn", 35, 128, 0.05),
-    ("lenet_bn-35-b64", "lenet_bn", 35, 64, 0.05),
+    ("lenet_wide-15", "lenet_wide", 15, 128, 0.1),
+    ("lenet_wide-20", "lenet_wide", 20, 128, 0.1),
+    ("lenet_wide-15-lr0.2", "lenet_wide", 15, 128, 0.2),
+    ("lenet_wide-15-lr0.05", "lenet_wide", 15, 128, 0.05),
     ("resnet8-8", "resnet8", 8, 128, 0.1),
 )
 

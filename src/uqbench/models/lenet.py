@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from uqbench.models._common import check_dropout_rate, dropout, positive_int
+from uqbench.models._common import check_dropout_rate, dropout, positive_int, positive_ints
 
 KERNEL = 5
 
@@ -49,9 +51,12 @@ class LeNet5(nn.Module):
     variational inference) found gives better MC-dropout predictions than dropping only before
     the classifier.
 
-    ``batch_norm=True`` (``lenet_bn``) normalises each convolution's output before its ReLU (the
-    convolutions then have no bias): 22 more parameters, and on CIFAR-10 it trains to a lower
-    validation NLL in the same epochs (the ``cpu32`` protocol, docs/results/cpu32_protocol.md).
+    ``channels`` and ``hidden`` change the widths of the convolutions and the hidden fully
+    connected layers; ``batch_norm=True`` normalises each convolution's output before its ReLU
+    (the convolutions then have no bias). ``lenet_bn`` is LeNet-5 with batch norm; ``lenet_wide``
+    (channels 12 and 32, one hidden layer of 192, batch norm; 166k parameters) is the ``cpu32``
+    protocol's network for CIFAR-10 on a CPU, chosen on validation NLL
+    (docs/results/cpu32_protocol.md).
     """
 
     def __init__(
@@ -61,6 +66,8 @@ class LeNet5(nn.Module):
         image_size: int = 28,
         dropout_rate: float = 0.0,
         batch_norm: bool = False,
+        channels: Sequence[int] = (6, 16),
+        hidden: Sequence[int] = (120, 84),
     ) -> None:
         super().__init__()
         self.config = {
@@ -69,8 +76,15 @@ class LeNet5(nn.Module):
             "image_size": positive_int("image_size", image_size),
             "dropout_rate": check_dropout_rate(dropout_rate),
         }
+        # Only what differs from LeNet-5 is recorded, so LeNet-5's checkpoints read as before.
+        channels = positive_ints("channels", list(channels), length=2)
+        hidden = [positive_int("hidden", h) for h in hidden]
         if batch_norm:
             self.config["batch_norm"] = True
+        if channels != [6, 16]:
+            self.config["channels"] = channels
+        if hidden != [120, 84]:
+            self.config["hidden"] = hidden
         if image_size < min_image_size():
             raise ValueError(
                 f"LeNet-5 needs images of at least {min_image_size()}x{min_image_size()} pixels, "
@@ -78,22 +92,19 @@ class LeNet5(nn.Module):
             )
         pad1, pad2, side = _layout(image_size)
         rate = self.config["dropout_rate"]
+        c1, c2 = channels
         self.features = nn.Sequential(
-            *_conv_block(in_channels, 6, pad1, batch_norm),
+            *_conv_block(in_channels, c1, pad1, batch_norm),
             dropout(rate),
-            *_conv_block(6, 16, pad2, batch_norm),
+            *_conv_block(c1, c2, pad2, batch_norm),
             dropout(rate),
         )
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(16 * side * side, 120),
-            nn.ReLU(),
-            dropout(rate),
-            nn.Linear(120, 84),
-            nn.ReLU(),
-            dropout(rate),
-            nn.Linear(84, num_classes),
-        )
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = c2 * side * side
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), dropout(rate)]
+            width = h
+        self.classifier = nn.Sequential(*layers, nn.Linear(width, num_classes))
         self.input_shape = (in_channels, image_size, image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

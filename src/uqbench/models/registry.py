@@ -96,6 +96,18 @@ def _lenet_bn(match, num_classes, in_channels, image_size, dropout_rate) -> nn.M
     return LeNet5(num_classes, in_channels, image_size, dropout_rate, batch_norm=True)
 
 
+def _lenet_wide(match, num_classes, in_channels, image_size, dropout_rate) -> nn.Module:
+    return LeNet5(
+        num_classes,
+        in_channels,
+        image_size,
+        dropout_rate,
+        batch_norm=True,
+        channels=(12, 32),
+        hidden=(192,),
+    )
+
+
 def _cifar_resnet(
     match, num_classes, in_channels, image_size, dropout_rate, **options
 ) -> nn.Module:
@@ -159,7 +171,19 @@ FAMILIES: dict[str, Family] = {
         min_image_size=lenet.min_image_size(),
         description=(
             "LeNet-5 with batch norm after each convolution, 62.0k parameters for 32x32 colour "
-            "images; the cpu32 protocol's network (CIFAR-10 on a CPU)"
+            "images"
+        ),
+    ),
+    "lenet_wide": Family(
+        pattern=r"lenet_?5?_?wide",
+        cls=LeNet5,
+        build=_lenet_wide,
+        options=(),
+        min_image_size=lenet.min_image_size(),
+        description=(
+            "LeNet-5 widened (5x5 convolutions of 12 and 32 maps with batch norm, one hidden "
+            "layer of 192), 166k parameters for 32x32 colour images; the cpu32 protocol's network "
+            "(CIFAR-10 on a CPU)"
         ),
     ),
     "resnet<6n+2>": Family(
@@ -225,6 +249,7 @@ NAMES = (
     "fast_cifar",
     "lenet",
     "lenet_bn",
+    "lenet_wide",
     "mlp",
     "resnet18",
     "resnet20",

@@ -101,7 +101,7 @@ PROTOCOL = flags.DEFINE_enum(
     "Tuned defaults: ub (Uncertainty Baselines' WRN-28-10 CIFAR recipe), fast (a short GPU "
     "schedule), cpu (small images such as digits), cpu32 (32x32 colour images such as CIFAR-10 "
     "on a CPU, about 3 minutes); auto: ub for wrn models, on a CPU cpu32 for colour images of "
-    "32+ pixels and cpu for others, else fast."
+    "32+ pixels and cpu for others, else fast.",
 )
 VALIDATION_FRACTION = flags.DEFINE_float(
     "validation_fraction",
