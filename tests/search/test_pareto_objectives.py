@@ -4,6 +4,7 @@ the Pareto front of `search show --pareto`, against hand computations and a brut
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -148,3 +149,88 @@ def test_the_front_of_many_random_clouds_matches_brute_force_with_signs():
         assert {t.id for t in pareto.pareto_trials(trials, first, second)[0]} == {
             t.id for t in chosen
         }
+
+
+OOD_SPEC = """
+blocks = ["conv3x3_16", "max_pool", "fc_64"]
+max_depth = 2
+[training]
+epochs = 1
+batch_size = 128
+[objective]
+terms = { nll = 1.0, ood_auroc = -1.0 }
+ood = { held_out_classes = [8, 9] }
+"""
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_an_ood_aware_search_holds_out_classes_and_scores_nll_minus_auroc(tmp_path):
+    from uqbench.search import outputs
+    from uqbench.search.driver import SearchRequest, run_search
+
+    (tmp_path / "space.toml").write_text(OOD_SPEC)
+    out = tmp_path / "search"
+    request = SearchRequest(
+        dataset="digits",
+        output_dir=str(out),
+        trials=2,
+        spec=str(tmp_path / "space.toml"),
+        quiet=True,
+    )
+    assert run_search(request)["status"] == "complete"
+    trials = outputs.open_store(out).trials()
+    assert len(trials) == 2 and all(t.how != "ensemble" for t in trials)
+    for trial in trials:
+        val = trial.val_metrics
+        assert 0 <= val["val/ood_auroc"] <= 1
+        assert trial.objective == pytest.approx(val["val/nll"] - val["val/ood_auroc"])
+        assert val["val/objective"] == pytest.approx(trial.objective)
+        run = out / "trials" / f"{trial.id:04d}"
+        saved = np.load(run / "predictions" / "test.npz")
+        assert saved["probs"].shape[1] == 8  # classes 8 and 9 left training
+        assert set(saved["labels"]) == set(range(8))
+        summary = json.loads((run / "summary.json").read_text())
+        assert "ood/holdout/auroc" in summary["metrics"]
+        holdout = np.load(run / "predictions" / "ood_holdout.npz")
+        truth = np.r_[np.ones(len(saved["probs"])), np.zeros(len(holdout["probs"]))]
+        scores = np.r_[saved["probs"].max(1), holdout["probs"].max(1)]
+        assert summary["metrics"]["ood/holdout/auroc"] == pytest.approx(
+            roc_auc_score(truth, scores), abs=1e-6
+        )
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_show_pareto_prints_the_front_and_export_takes_any_point_of_it(tmp_path, capsys):
+    import re
+
+    import uqbench
+    from uqbench import data
+    from uqbench.cli import main
+    from uqbench.search import outputs
+
+    (tmp_path / "space.toml").write_text(
+        'blocks = ["fc_32", "fc_64", "layer_norm"]\nmax_depth = 3\ndepth_every = 1\n'
+        "[training]\nepochs = 2\n[ensemble]\nenabled = false\n"
+    )
+    out = tmp_path / "search"
+    flags = ["--dataset=wine_recognition", "--trials=5", "--quiet", "--seed=1"]
+    assert main(["search", *flags, f"--output_dir={out}", f"--spec={tmp_path / 'space.toml'}"]) == 0
+    capsys.readouterr()
+    assert main(["search", "show", str(out), "--pareto=nll,params"]) == 0
+    text = capsys.readouterr().out
+    listed = [int(m) for m in re.findall(r"^(\d+) ", text, flags=re.M)]
+    trials = outputs.open_store(out).trials()
+    points = [(t.id, t.val_metrics["val/nll"], t.params) for t in trials if t.status == "done"]
+    assert sorted(listed) == brute_force_front(points)
+    assert "search export" in text
+    chosen = listed[-1]
+    assert (
+        main(["search", "export", str(out), f"--trial={chosen}", f"--output={tmp_path / 'm'}"]) == 0
+    )
+    split = data.get("wine_recognition", split=0, validation_fraction=0.2)
+    from sklearn.datasets import load_wine
+
+    probs = uqbench.load_run(tmp_path / "m").predict(load_wine().data[split.test_index])
+    saved = np.load(out / "trials" / f"{chosen:04d}" / "predictions" / "test.npz")
+    np.testing.assert_array_equal(probs, saved["probs"])
+    assert main(["search", "show", str(out), "--pareto=nll"]) == 2
