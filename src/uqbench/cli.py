@@ -26,8 +26,11 @@ commands:
                                       search for a model; exits 0 only when all N trials
                                       finished and at least one is done (uqbench search
                                       --help: every flag with its default, the exit codes)
-  search show DIR                     the top trials, their architectures and parents
-  search export DIR [--output=FILE]   the best model as one loadable checkpoint
+  search show DIR [--pareto=M1,M2]    the top trials, their architectures and parents, or
+                                      the Pareto front of two metrics (e.g. nll,params)
+  search export DIR [--trial=N] [--output=FILE]
+                                      the best model (or trial N's) as one checkpoint that
+                                      uqbench.load_run() applies to raw input
   search blocks                       the building blocks a search space can use
   demo [--output_dir=DIR]             compare the baselines on built-in data, then a short
                                       model search on digits (about 30 s)
@@ -165,7 +168,20 @@ def _search_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add("--dataset", required=True, help="required: digits, cifar10, ... (uqbench list) or a path")
+    add(
+        "--dataset",
+        required=True,
+        help="required: digits, cifar10, iris, boston, ... (uqbench list), an image folder or a "
+        "CSV file",
+    )
+    add("--split", type=int, default=0, help="the standard split of a table (default: 0)")
+    add("--target", default=None, help="the column to predict, for a CSV file (default: none)")
+    add(
+        "--task",
+        default=None,
+        metavar="{classification,regression}",
+        help="override the task a CSV file's target suggests (default: inferred)",
+    )
     add("--output_dir", required=True, help="required: the search directory (new or empty)")
     add(
         "--trials",
@@ -228,7 +244,7 @@ def _search_parser() -> argparse.ArgumentParser:
 
 def _search(argv: Sequence[str]) -> int:
     """``uqbench search ...``; returns the exit code (see ``SEARCH_EPILOG``)."""
-    from uqbench.search import blocks, driver, executors, outputs
+    from uqbench.search import blocks, driver, executors, outputs, pareto
 
     if argv and argv[0] == "show":
         parser = argparse.ArgumentParser(
@@ -237,7 +253,22 @@ def _search(argv: Sequence[str]) -> int:
         )
         parser.add_argument("directory", help="the --output_dir of a search")
         parser.add_argument("--top", type=int, default=10, help="trials to list (default: 10)")
+        parser.add_argument(
+            "--pareto",
+            default=None,
+            metavar="METRIC,METRIC",
+            help="the Pareto front of two metrics over the completed trials, e.g. nll,params or "
+            "accuracy,ece (val/ by default; test/..., params, ms_per_example)",
+        )
         args = parser.parse_args(argv[1:])
+        if args.pareto is not None:
+            names = [n for n in args.pareto.split(",") if n.strip()]
+            if len(names) != 2:
+                raise ValueError(
+                    f"--pareto takes two metrics, e.g. nll,params; got {args.pareto!r}"
+                )
+            print(pareto.show_pareto(args.directory, *names))
+            return 0
         print(outputs.show(args.directory, args.top))
         return 0
     if argv and argv[0] == "export":
@@ -256,7 +287,7 @@ def _search(argv: Sequence[str]) -> int:
         )
         args = parser.parse_args(argv[1:])
         path = outputs.export(args.directory, args.output, args.trial)
-        print(f"wrote {path}; load it with uqbench.search.load_model({str(path)!r})")
+        print(f"wrote {path}; predict with uqbench.load_run({str(path)!r}).predict(raw_inputs)")
         return 0
     if argv and argv[0] == "blocks":
         for name, kind, description in blocks.describe():

@@ -463,6 +463,21 @@ def _batchensemble_fc(in_shape: Shape, width: int) -> tuple[nn.Module, Shape]:
     return BatchEnsembleDense(_vector(in_shape), width, BATCHENSEMBLE_MEMBERS), (width,)
 
 
+def _dropout(in_shape: Shape, width: int) -> tuple[nn.Module, Shape]:
+    features = _vector(in_shape)
+    return nn.Dropout(width / 100), (features,)
+
+
+def _layer_norm(in_shape: Shape) -> tuple[nn.Module, Shape]:
+    features = _vector(in_shape)
+    return nn.LayerNorm(features), (features,)
+
+
+def _batch_norm(in_shape: Shape) -> tuple[nn.Module, Shape]:
+    features = _vector(in_shape)
+    return nn.BatchNorm1d(features), (features,)
+
+
 def _register_family(
     pattern: str,
     sizes: Sequence[int],
@@ -546,7 +561,7 @@ _register_family(
     "simplified NASNet-A normal cell of {} channels (sum of sep3x3, sep5x5, avg pool, identity)",
     _nasa_cell,
 )
-_register_family("fc_{}", (64, 128, 256, 512, 1024), "fc", "dense layer of {} units, ReLU", _fc)
+_register_family("fc_{}", (32, 64, 128, 256, 512, 1024), "fc", "dense layer of {} units, ReLU", _fc)
 _register_family(
     "fc_residual_{}",
     (128, 256, 512),
@@ -576,6 +591,20 @@ _register_family(
     _batchensemble_fc,
 )
 
+_register_family(
+    "dropout_{}",
+    (10, 30),
+    "fc",
+    "dropout of {}% of the features (sampled by Monte-Carlo dropout), width unchanged",
+    _dropout,
+)
+register_block("layer_norm", "fc", "layer normalisation of the features, width unchanged")(
+    _layer_norm
+)
+register_block("batch_norm", "fc", "batch normalisation of the features, width unchanged")(
+    _batch_norm
+)
+
 # For small images (8x8 digits to 32x32 CIFAR): plain, wide, residual and separable convolutions,
 # two ways to halve the resolution, and dense layers to finish on.
 DEFAULT_BLOCKS: tuple[str, ...] = (
@@ -590,6 +619,20 @@ DEFAULT_BLOCKS: tuple[str, ...] = (
     "max_pool",
     "fc_128",
     "fc_256",
+)
+
+# For tables: dense, residual dense and BatchEnsemble layers, dropout and normalisation.
+DEFAULT_TABLE_BLOCKS: tuple[str, ...] = (
+    "fc_32",
+    "fc_64",
+    "fc_128",
+    "fc_256",
+    "fc_residual_128",
+    "batchensemble_fc_128",
+    "dropout_10",
+    "dropout_30",
+    "layer_norm",
+    "batch_norm",
 )
 
 

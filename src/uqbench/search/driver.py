@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from uqbench.search import executors
+from uqbench.search import executors, tables
 from uqbench.search.algorithms import ALGORITHMS, check_algorithm_space
 from uqbench.search.ensemble import store_budget, write_final_ensemble
 from uqbench.search.outputs import ranked, search_status, write_outputs
@@ -34,6 +34,7 @@ from uqbench.training.environment import select_device
 from uqbench.training.progress import format_seconds
 from uqbench.training.protocols import choose_protocol
 from uqbench.training.rundir import dumps
+from uqbench.training.tables import TABLE_RECIPE
 
 
 @dataclass
@@ -43,6 +44,9 @@ class SearchRequest:
     dataset: str
     output_dir: str
     trials: int = 30
+    split: int = 0
+    target: str | None = None
+    task: str | None = None
     spec: str | None = None
     algorithm: str = "adaptive"
     seed: int = 0
@@ -142,7 +146,7 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     """Run (or resume) a search; returns its summary (also in ``summary.json``), whose
     ``status`` says whether the budget is done (:func:`~uqbench.search.outputs.search_status`)."""
     request.check()
-    space = load_space(request.spec)
+    space = load_space(request.spec, table=tables.is_table(request.dataset))
     check_algorithm_space(request.algorithm, space)
     directory = Path(request.output_dir).expanduser().resolve()
     store_path = directory / STORE_FILE
@@ -163,14 +167,20 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
         "algorithm": request.algorithm,
         "seed": request.seed,
         "validation_fraction": request.validation_fraction,
+        "split": request.split,
+        "target": request.target,
+        "task": request.task,
         "space": space.to_dict(),
     }
     dataset = load_data({**settings, "data_dir": request.data_dir})
+    tables.check_space(space, dataset, {**settings, "data_dir": request.data_dir})
     device = select_device(request.device or "auto")
     try:
         # The space's [training] settings and a sample of its hyperparameters must make a
         # recipe that can train (e.g. warm-up no longer than training).
         base = choose_protocol("auto", None, device.type).recipe
+        if isinstance(dataset, tables.TableData):
+            base = TABLE_RECIPE
         trial_recipe(base, space, space.sample_hparams(np.random.default_rng(0)))
     except ValueError as err:
         raise ValueError(f"the search space's training settings cannot work: {err}") from None

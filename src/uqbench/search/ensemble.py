@@ -14,6 +14,7 @@ member, a member chosen twice counted twice). At the end of a search one more en
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -74,7 +75,10 @@ def pool_of(rows: Sequence[TrialRow], space: SearchSpace) -> list[int]:
 
 
 def ensemble_due(space: SearchSpace, number: int) -> bool:
-    """Whether trial ``number`` is an ensemble trial of this space."""
+    """Whether trial ``number`` is an ensemble trial of this space (never with a weighted-sum
+    or OOD objective: an ensemble's costs and OOD scores are not measured)."""
+    if space.terms or space.ood is not None:
+        return False
     return (
         space.ensemble_enabled and space.ensemble_every > 0 and number % space.ensemble_every == 0
     )
@@ -212,7 +216,11 @@ def write_final_ensemble(context: Any, rows: Sequence[TrialRow]) -> dict[str, An
     pool = pool_of(rows, space)
     if len(pool) < 2:
         return None
-    _, summary, _, _ = build_ensemble(
-        context, pool, Path(context.directory) / FINAL_DIR, {"final": True}, trial_dir
-    )
+    output = Path(context.directory) / FINAL_DIR
+    if context.is_table:
+        from uqbench.search.table_trial import build_table_ensemble
+
+        build_table_ensemble(context, pool, output, {"final": True})
+        return json.loads((output / "summary.json").read_text())
+    _, summary, _, _ = build_ensemble(context, pool, output, {"final": True}, trial_dir)
     return summary

@@ -265,6 +265,8 @@ def show(directory: str | Path, top: int = 10) -> str:
         + f" (budget {settings.get('trials')})",
     ]
     rows = []
+    regression = any("test/rmse" in t.test_metrics for t in best)
+    first = "test/rmse" if regression else "test/accuracy"
     for trial in best[:top]:
         rows.append(
             [
@@ -272,7 +274,7 @@ def show(directory: str | Path, top: int = 10) -> str:
                 "-" if trial.parent is None else str(trial.parent),
                 trial.how,
                 f"{trial.objective:.4f}",
-                _fmt(trial.test_metrics.get("test/accuracy")),
+                _fmt(trial.test_metrics.get(first)),
                 _fmt(trial.test_metrics.get("test/nll")),
                 str(trial.params),
                 _warm(trial),
@@ -281,7 +283,8 @@ def show(directory: str | Path, top: int = 10) -> str:
             ]
         )
     if rows:
-        headers = ["trial", "parent", "how", space.objective_key, "test acc", "test nll"]
+        shown = "test rmse" if regression else "test acc"
+        headers = ["trial", "parent", "how", space.objective_key, shown, "test nll"]
         lines.append(
             format_table(
                 [*headers, "params", "warm", "time", "architecture"],
@@ -301,15 +304,15 @@ def show(directory: str | Path, top: int = 10) -> str:
         if trial.how == ensemble.HOW and trial.status == "done":
             lines.append(
                 f"ensemble trial {trial.id}: {space.objective_key} {_fmt(trial.objective)}, test "
-                f"nll {_fmt(trial.test_metrics.get('test/nll'))}, test acc "
-                f"{_fmt(trial.test_metrics.get('test/accuracy'))} (pool {trial.hparams.get('pool')})"
+                f"nll {_fmt(trial.test_metrics.get('test/nll'))}, "
+                f"{_fmt_first(trial.test_metrics)} (pool {trial.hparams.get('pool')})"
             )
     final = _final_ensemble(Path(directory))
     if final is not None:
         metrics = final["metrics"] or {}
         lines.append(
             f"final ensemble ({final['directory']}/): members {final['members']}, test nll "
-            f"{_fmt(metrics.get('test/nll'))}, test acc {_fmt(metrics.get('test/accuracy'))}"
+            f"{_fmt(metrics.get('test/nll'))}, {_fmt_first(metrics)}"
         )
     failed = [t for t in trials if t.status in ("failed", "infeasible")]
     for trial in failed[:5]:
@@ -327,6 +330,13 @@ def _warm(trial: TrialRow) -> str:
     if trial.val_metrics.get("transfer/parent_checkpoint_missing"):
         return "0 (parent checkpoint missing)"
     return f"{fraction:.1%}"
+
+
+def _fmt_first(metrics: Mapping[str, Any]) -> str:
+    """``test acc`` of a classifier, ``test rmse`` of a regression model."""
+    if "test/rmse" in metrics:
+        return f"test rmse {_fmt(metrics.get('test/rmse'))}"
+    return f"test acc {_fmt(metrics.get('test/accuracy'))}"
 
 
 def _fmt(value: Any) -> str:
@@ -376,8 +386,8 @@ def export(
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, dict]:
     """The network saved by ``uqbench search export`` (or a trial's checkpoint, or a trial's
-    run directory), in eval mode, and the checkpoint's metadata (``mean``/``std`` normalise
-    the images it expects, ``class_names``, ``search`` the trial's record)."""
+    run directory), in eval mode, and the checkpoint's metadata (``search`` the trial's record).
+    The network takes normalised input; ``uqbench.load_run(path)`` predicts from raw input."""
     from uqbench.training.predictors import load_networks
 
     networks, metadata = load_networks(path, device)

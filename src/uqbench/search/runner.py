@@ -26,7 +26,16 @@ import torch
 
 from uqbench import data as data_sets
 from uqbench.metrics.latency import latency_record
-from uqbench.search import blocks, distill, ensemble, transfer
+from uqbench.search import (
+    blocks,
+    distill,
+    ensemble,
+    objectives,
+    table_trial,
+    tables,
+    transfer,
+    validation_ood,
+)
 from uqbench.search.algorithms import Algorithm, Trial, make_algorithm
 from uqbench.search.space import SearchSpace, space_from_dict
 from uqbench.search.store import TrialRow, TrialStore, worker_id
@@ -73,10 +82,20 @@ class SearchContext:
     runtime: Runtime
     base_recipe: Recipe
     quiet: bool = True
+    val_ood: torch.Tensor | None = None
+    test_ood: Any = None
+
+    @property
+    def is_table(self) -> bool:
+        return isinstance(self.data, tables.TableData)
 
     @property
     def in_shape(self) -> tuple[int, ...]:
-        return tuple(self.data.image_shape)
+        return tuple(self.data.input_shape if self.is_table else self.data.image_shape)
+
+    @property
+    def num_outputs(self) -> int:
+        return self.data.num_outputs if self.is_table else self.data.num_classes
 
     def builds(self, architecture: tuple[str, ...]) -> bool:
         """Whether ``architecture`` connects for this data's image shape and has at most the
@@ -87,9 +106,7 @@ class SearchContext:
             return False
         if self.space.max_params is None:
             return True
-        count = count_parameters(
-            architecture, self.in_shape, self.data.num_classes, self.space.head
-        )
+        count = count_parameters(architecture, self.in_shape, self.num_outputs, self.space.head)
         return count <= self.space.max_params
 
     def algorithm(self) -> Algorithm:
@@ -113,13 +130,22 @@ def count_parameters(
 
 
 def load_data(settings: Mapping[str, Any]) -> Any:
-    """The search's data set with its validation carve-out (seeded by 0, like the baselines)."""
+    """The search's data set with its validation carve-out (seeded by 0, like the baselines):
+    a :class:`~uqbench.search.tables.TableData` for tables, else an image set (the held-out
+    classes of an OOD objective leave it in :func:`make_context`)."""
     fraction = float(settings["validation_fraction"])
     if not 0 < fraction < 1:
         raise ValueError(
             f"--validation_fraction must be in (0, 1) for a search (its objective is measured "
             f"on the validation split), got {fraction}"
         )
+    if tables.is_table(settings["dataset"]):
+        return tables.load_table(settings)
+    for key in ("target", "task"):
+        if settings.get(key):
+            raise ValueError(f"--{key} is for tables; {settings['dataset']} is an image set")
+    if int(settings.get("split") or 0) != 0:
+        raise ValueError(f"{settings['dataset']} has one train/test split: --split must be 0")
     return data_sets.get_images(
         settings["dataset"], data_dir=settings.get("data_dir"), validation_fraction=fraction
     )
@@ -135,8 +161,9 @@ def make_context(
 ) -> SearchContext:
     """A :class:`SearchContext` from the settings a search recorded in its store (``data``
     may be passed when already loaded)."""
-    space = space_from_dict(settings["space"])
     dataset = data if data is not None else load_data(settings)
+    table = isinstance(dataset, tables.TableData)
+    space = space_from_dict(settings["space"], table)
     recorded = settings.get("data_hash")
     if recorded and dataset.data_hash != recorded:
         raise ValueError(
@@ -146,6 +173,9 @@ def make_context(
     target = select_device(device or settings.get("device") or "auto")
     runtime = Runtime.for_device(target)
     protocol = choose_protocol("auto", None, target.type)
+    val_ood = test_ood = None
+    if not table:
+        dataset, val_ood, test_ood = validation_ood.prepare(dataset, space, settings)
     return SearchContext(
         directory=Path(directory),
         settings=dict(settings),
@@ -154,6 +184,8 @@ def make_context(
         runtime=runtime,
         base_recipe=protocol.recipe,
         quiet=quiet,
+        val_ood=None if val_ood is None else val_ood.to(target),
+        test_ood=None if test_ood is None else test_ood.to(target),
     )
 
 
@@ -191,6 +223,8 @@ def run_trial(
     not recorded)."""
     if trial.how == ensemble.HOW:
         return run_ensemble_trial(context, trial)
+    if context.is_table:
+        return table_trial.run_table_trial(context, trial, should_stop)
     start = time.perf_counter()
     space, data, runtime = context.space, context.data, context.runtime
     seed = trial_seed(int(context.settings["seed"]), trial.id)
@@ -241,14 +275,21 @@ def run_trial(
             outcome.val_metrics["transfer/warm_fraction"] = warm.fraction
             if warm.note:
                 outcome.val_metrics["transfer/parent_checkpoint_missing"] = 1.0
-        objective = outcome.val_metrics[space.objective_key]
+        outcome.val_metrics.update(objectives.derived(outcome.val_metrics))
+        if context.val_ood is not None:
+            ood_val = collect(predict, context.val_ood, runtime.device, quiet=True)
+            outcome.val_metrics.update(objectives.ood_auroc(val.probs, ood_val.probs))
+        sample = data.x_val[: min(256, data.x_val.shape[0])]
+        with torch.no_grad():
+            latency = latency_record(predict, sample, warmup=1, repeats=3, device=runtime.device)
+        cost = {"params": float(outcome.params), "ms_per_example": latency["ms_per_example"]}
+        objective = objectives.value(space, outcome.val_metrics, cost)
+        if space.terms:
+            outcome.val_metrics[space.objective_key] = objective
         if not math.isfinite(objective):
             outcome.error = f"the objective {space.objective_key} is {objective}"
             return outcome
         outcome.objective = float(objective)
-        sample = data.x_val[: min(256, data.x_val.shape[0])]
-        with torch.no_grad():
-            latency = latency_record(predict, sample, warmup=1, repeats=3, device=runtime.device)
         if (
             space.max_ms_per_example is not None
             and latency["ms_per_example"] > space.max_ms_per_example
@@ -327,9 +368,17 @@ def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:
     try:
         pool = [int(i) for i in trial.hparams["pool"]]
         output = trial_dir(context.directory, trial.id)
-        val_metrics, summary, members, params = ensemble.build_ensemble(
-            context, pool, output, {"trial": trial.id, "how": trial.how}, trial_dir
-        )
+        record = {"trial": trial.id, "how": trial.how}
+        if context.is_table:
+            val_metrics, test_metrics, members, params = table_trial.build_table_ensemble(
+                context, pool, output, record
+            )
+        else:
+            val_metrics, summary, members, params = ensemble.build_ensemble(
+                context, pool, output, record, trial_dir
+            )
+            test_metrics = {k: v for k, v in summary["metrics"].items() if not k.startswith("ood/")}
+        val_metrics = {**val_metrics, **objectives.derived(val_metrics)}
         outcome.val_metrics = {**val_metrics, "ensemble/members": float(len(members))}
         outcome.params = params
         objective = val_metrics[context.space.objective_key]
@@ -337,9 +386,7 @@ def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:
             outcome.error = f"the objective {context.space.objective_key} is {objective}"
             return outcome
         outcome.objective = float(objective)
-        outcome.test_metrics = {
-            k: v for k, v in summary["metrics"].items() if not k.startswith("ood/")
-        }
+        outcome.test_metrics = test_metrics
         outcome.checkpoint = str(output.relative_to(context.directory) / "checkpoint.safetensors")
         outcome.status = "done"
     except (KeyboardInterrupt, StopRequested):
@@ -399,6 +446,7 @@ def _record_test(
     summary = evaluate(
         predict,
         data,
+        ood=[context.test_ood] if context.test_ood is not None else [],
         output_dir=output,
         method=METHOD,
         overwrite=True,

@@ -34,8 +34,14 @@ METRICS = (
     "classwise_ece",
     "aurc",
     "accuracy_at_90",
+    "ece_penalised_accuracy",
+    "ood_auroc",
+    "rmse",
+    "crps",
 )
-MAXIMIZED = ("accuracy", "accuracy_at_90")
+MAXIMIZED = ("accuracy", "accuracy_at_90", "ece_penalised_accuracy", "ood_auroc")
+REGRESSION_METRICS = ("nll", "rmse", "crps")
+COSTS = ("params", "ms_per_example")
 DIRECTIONS = ("minimize", "maximize")
 
 DEFAULTS: dict[str, int] = {
@@ -54,6 +60,12 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "weight_decay": [1e-4, 5e-3],
 }
 DEFAULT_TRAINING: dict[str, Any] = {"epochs": 15}
+# For tables: the table recipe's 40 epochs, rates suited to small dense networks.
+TABLE_HYPERPARAMETERS: dict[str, Any] = {
+    "learning_rate": [0.003, 0.1],
+    "weight_decay": [1e-5, 1e-3],
+}
+TABLE_TRAINING: dict[str, Any] = {}
 # Model Search's increase_complexity_probability in both its shipped adaptive configs.
 GROW_PROBABILITY = 0.9
 HYPERPARAMETER_MODES = ("inherit", "fresh")
@@ -85,7 +97,7 @@ TOP_LEVEL_KEYS = (
     "distillation",
     "ensemble",
 )
-OBJECTIVE_KEYS = ("metric", "direction")
+OBJECTIVE_KEYS = ("metric", "direction", "terms", "budgets", "ood")
 CONSTRAINT_KEYS = ("max_params", "max_ms_per_example")
 RANGE_KEYS = ("low", "high", "log")
 
@@ -218,6 +230,9 @@ class SearchSpace:
     training: dict[str, object] = field(default_factory=dict)
     metric: str = "nll"
     direction: str = "minimize"
+    terms: dict[str, float] = field(default_factory=dict)
+    budgets: dict[str, float] = field(default_factory=dict)
+    ood: Any = None
     max_params: int | None = None
     max_ms_per_example: float | None = None
     head: str = "linear"
@@ -236,8 +251,16 @@ class SearchSpace:
 
     @property
     def objective_key(self) -> str:
-        """The validation metric the search optimises, as the runner records it."""
-        return f"val/{self.metric}"
+        """The validation metric the search optimises, as the runner records it
+        (``val/objective`` for a weighted sum)."""
+        return "val/objective" if self.terms else f"val/{self.metric}"
+
+    @property
+    def metrics_used(self) -> tuple[str, ...]:
+        """The validation metrics the objective reads (costs left out)."""
+        if self.terms:
+            return tuple(name for name in self.terms if name not in COSTS)
+        return (self.metric,)
 
     @property
     def sign(self) -> int:
@@ -288,7 +311,7 @@ class SearchSpace:
             **{key: getattr(self, key) for key in DEFAULTS},
             "hyperparameters": {n: p.to_raw() for n, p in self.hyperparameters.items()},
             "training": dict(self.training),
-            "objective": {"metric": self.metric, "direction": self.direction},
+            "objective": self._objective_dict(),
             "constraints": {k: v for k, v in constraints.items() if v is not None},
             "grow_probability": self.grow_probability,
             "hyperparameter_mode": self.hyperparameter_mode,
@@ -308,12 +331,23 @@ class SearchSpace:
             },
         }
 
+    def _objective_dict(self) -> dict[str, Any]:
+        if self.terms:
+            out: dict[str, Any] = {"terms": dict(self.terms)}
+            if self.budgets:
+                out["budgets"] = dict(self.budgets)
+        else:
+            out = {"metric": self.metric, "direction": self.direction}
+        if self.ood is not None:
+            out["ood"] = self.ood
+        return out
 
-def load_space(path: str | Path | None) -> SearchSpace:
+
+def load_space(path: str | Path | None, table: bool = False) -> SearchSpace:
     """The search space in the TOML file ``path`` (``None``: every default), checked; errors
-    name the file."""
+    name the file. ``table`` takes the defaults for tables (dense blocks, their rates)."""
     if path is None:
-        return space_from_dict({})
+        return space_from_dict({}, table)
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -325,14 +359,14 @@ def load_space(path: str | Path | None) -> SearchSpace:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: not valid TOML: {err}") from None
     try:
-        return space_from_dict(raw)
+        return space_from_dict(raw, table)
     except SpecError as err:
         raise SpecError(f"{path}: {err}") from None
 
 
-def space_from_dict(raw: Mapping[str, Any]) -> SearchSpace:
+def space_from_dict(raw: Mapping[str, Any], table: bool = False) -> SearchSpace:
     """A checked :class:`SearchSpace` from the TOML's structure (as :meth:`SearchSpace.to_dict`
-    writes it); missing keys take their defaults."""
+    writes it); missing keys take their defaults (those for tables with ``table``)."""
     if not isinstance(raw, Mapping):
         raise SpecError(f"a search space must be a table of settings, got {_show(raw)}")
     _reject_unknown(raw, TOP_LEVEL_KEYS, "")
@@ -348,10 +382,12 @@ def space_from_dict(raw: Mapping[str, Any]) -> SearchSpace:
         )
     hyper_raw = _table(raw, "hyperparameters")
     training_raw = _table(raw, "training")
+    default_hyper = TABLE_HYPERPARAMETERS if table else DEFAULT_HYPERPARAMETERS
+    default_training = TABLE_TRAINING if table else DEFAULT_TRAINING
     if "hyperparameters" not in raw:
-        hyper_raw = {k: v for k, v in DEFAULT_HYPERPARAMETERS.items() if k not in training_raw}
+        hyper_raw = {k: v for k, v in default_hyper.items() if k not in training_raw}
     if "training" not in raw:
-        training_raw = {k: v for k, v in DEFAULT_TRAINING.items() if k not in hyper_raw}
+        training_raw = {k: v for k, v in default_training.items() if k not in hyper_raw}
     for name in hyper_raw:
         if name in training_raw:
             raise SpecError(
@@ -361,19 +397,18 @@ def space_from_dict(raw: Mapping[str, Any]) -> SearchSpace:
     hyperparameters = {name: _param(name, value) for name, value in hyper_raw.items()}
     training = {name: _setting(name, value) for name, value in training_raw.items()}
     _check_warmup(hyperparameters, training)
-    metric, direction = _objective(_table(raw, "objective"))
+    objective = _objective(_table(raw, "objective"))
     max_params, max_ms = _constraints(_table(raw, "constraints"))
     adaptive = _adaptive(raw)
     distillation = _distillation(_table(raw, "distillation"))
     ensemble = _ensemble(_table(raw, "ensemble"))
     return SearchSpace(
-        blocks=_blocks(raw.get("blocks")),
+        blocks=_blocks(raw.get("blocks"), table),
         head=_head(raw.get("head", "linear")),
         **depths,
         hyperparameters=hyperparameters,
         training=training,
-        metric=metric,
-        direction=direction,
+        **objective,
         max_params=max_params,
         max_ms_per_example=max_ms,
         transfer=_transfer(_table(raw, "transfer")),
@@ -431,11 +466,11 @@ def _count(value: Any, key: str) -> int:
     return value
 
 
-def _blocks(value: Any) -> tuple[str, ...]:
+def _blocks(value: Any, table: bool = False) -> tuple[str, ...]:
     from uqbench.search import blocks as registry
 
     if value is None:
-        value = list(registry.DEFAULT_BLOCKS)
+        value = list(registry.DEFAULT_TABLE_BLOCKS if table else registry.DEFAULT_BLOCKS)
     if not isinstance(value, (list, tuple)) or not value:
         raise SpecError(f"blocks must be a non-empty list of block names, got {_show(value)}")
     seen: set[str] = set()
@@ -589,8 +624,94 @@ def _check_warmup(hyperparameters: Mapping[str, Param], training: Mapping[str, A
         )
 
 
-def _objective(raw: Mapping[str, Any]) -> tuple[str, str]:
+def _objective(raw: Mapping[str, Any]) -> dict[str, Any]:
     _reject_unknown(raw, OBJECTIVE_KEYS, "[objective]")
+    ood = _ood(raw.get("ood"))
+    if "terms" in raw:
+        if "metric" in raw or "direction" in raw:
+            raise SpecError(
+                "[objective] give either metric (one metric) or terms (a weighted sum, "
+                "minimised), not both"
+            )
+        terms, budgets = _terms(raw["terms"], raw.get("budgets", {}))
+        uses_ood = "ood_auroc" in terms
+        result = {
+            "metric": "objective",
+            "direction": "minimize",
+            "terms": terms,
+            "budgets": budgets,
+        }
+    else:
+        if "budgets" in raw:
+            raise SpecError("[objective] budgets apply to the cost terms of terms = { ... }")
+        metric, direction = _metric(raw)
+        uses_ood = metric == "ood_auroc"
+        result = {"metric": metric, "direction": direction}
+    if uses_ood and ood is None:
+        raise SpecError(
+            "[objective] ood_auroc needs a validation OOD set: ood = { held_out_classes = "
+            '[8, 9] } or ood = "uniform_noise" (or another named set)'
+        )
+    return {**result, "ood": ood}
+
+
+def _ood(value: Any) -> Any:
+    """The validation OOD set: held-out classes or a named set."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, Mapping):
+        _reject_unknown(value, ("held_out_classes",), "[objective] ood:")
+        classes = value.get("held_out_classes")
+        if (
+            isinstance(classes, (list, tuple))
+            and classes
+            and all(isinstance(c, (int, str)) and not isinstance(c, bool) for c in classes)
+        ):
+            return {"held_out_classes": list(classes)}
+    raise SpecError(
+        f'[objective] ood must be a named OOD set (e.g. "uniform_noise") or '
+        f"{{ held_out_classes = [8, 9] }}, got {_show(value)}"
+    )
+
+
+def _terms(raw: Any, budgets_raw: Any) -> tuple[dict[str, float], dict[str, float]]:
+    names = (*METRICS, *COSTS)
+    if not isinstance(raw, Mapping) or not raw:
+        raise SpecError(f"[objective] terms must be a table of name = weight, got {_show(raw)}")
+    terms = {}
+    for name, weight in raw.items():
+        if name not in names:
+            raise SpecError(
+                f"[objective] terms: {name!r} is unknown{_close(str(name), names)} (choose from "
+                f"{', '.join(names)})"
+            )
+        if not _is_number(weight) or weight == 0:
+            raise SpecError(
+                f"[objective] terms: {name} needs a non-zero weight, got {_show(weight)}"
+            )
+        terms[name] = float(weight)
+    if not isinstance(budgets_raw, Mapping):
+        raise SpecError(f"[objective] budgets must be a table, got {_show(budgets_raw)}")
+    budgets = {}
+    for name, budget in budgets_raw.items():
+        if name not in COSTS:
+            raise SpecError(
+                f"[objective] budgets: {name!r} is not a cost (choose from {', '.join(COSTS)})"
+            )
+        if name not in terms:
+            raise SpecError(
+                f"[objective] budgets: {name} has a budget but no weight in terms; add "
+                f"{name} = 1.0 to terms"
+            )
+        if not _is_number(budget) or budget <= 0:
+            raise SpecError(f"[objective] budgets: {name} must be positive, got {_show(budget)}")
+        budgets[name] = float(budget)
+    return terms, budgets
+
+
+def _metric(raw: Mapping[str, Any]) -> tuple[str, str]:
     metric = raw.get("metric", "nll")
     if not isinstance(metric, str) or metric not in METRICS:
         hint = _close(metric, METRICS) if isinstance(metric, str) else ""

@@ -336,6 +336,7 @@ def finish_run(
                 "class": f"{type(model).__module__}.{type(model).__qualname__}",
                 "kwargs": getattr(model, "config", {}),
                 "models": trained.names,
+                "preprocessing": {"splits": [split_preprocessing(s) for s in task.splits]},
                 **model_metadata,
             },
         )
@@ -346,6 +347,17 @@ def finish_run(
         f"{task.method} on {task.dataset}: trained in {format_seconds(train_seconds)}; run directory {path}"
     )
     return summary
+
+
+def split_preprocessing(split: data.RegressionSplit) -> dict[str, Any]:
+    """How raw rows of ``split`` become the networks' input, for ``uqbench.load_run``."""
+    return {
+        "split": split.split,
+        "x_mean": [float(v) for v in split.x_mean],
+        "x_std": [float(v) for v in split.x_std],
+        "y_mean": float(split.y_mean),
+        "y_std": float(split.y_std),
+    }
 
 
 def _split_label(split_ids: list[int]) -> int | str | list[int]:
