@@ -116,3 +116,17 @@ def test_summary_has_the_contract_fields():
     ):
         assert key in summary
     assert set(summary["versions"]) >= {"python", "torch", "uqbench"}
+
+
+def test_a_checkpoint_may_hold_the_same_tensor_twice(tmp_path):
+    """An ensemble that picked one network twice passes the same weights under two names."""
+    from uqbench.training.checkpoint import load_checkpoint, save_checkpoint
+
+    weight = torch.arange(6.0).reshape(2, 3)
+    view = weight[0]
+    save_checkpoint(
+        tmp_path / "c.safetensors", {"a": weight, "b": weight, "c": view}, {"method": "x"}
+    )
+    tensors, metadata = load_checkpoint(tmp_path / "c.safetensors")
+    assert torch.equal(tensors["a"], weight) and torch.equal(tensors["b"], weight)
+    assert torch.equal(tensors["c"], weight[0]) and metadata == {"method": "x"}

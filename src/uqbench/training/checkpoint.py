@@ -22,10 +22,19 @@ class CheckpointError(ValueError):
 def save_checkpoint(
     path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]
 ) -> None:
-    """Write ``tensors`` and JSON ``metadata`` (e.g. the model's constructor arguments) atomically."""
+    """Write ``tensors`` and JSON ``metadata`` (e.g. the model's constructor arguments) atomically;
+    tensors that share memory (a member repeated in an ensemble) are stored as copies."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    contiguous, storages = {}, set()
+    for key, value in tensors.items():
+        tensor = value.detach().cpu().contiguous()
+        storage = tensor.untyped_storage().data_ptr()
+        if storage in storages:  # e.g. one network twice in an ensemble: safetensors needs copies
+            tensor = tensor.clone()
+            storage = tensor.untyped_storage().data_ptr()
+        storages.add(storage)
+        contiguous[key] = tensor
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
