@@ -3,7 +3,10 @@
     python benchmarks/image.py                                # run missing cells, rebuild the page
     python benchmarks/image.py --settings=cifar10-cpu         # only run the CIFAR-10 CPU cells
     python benchmarks/image.py --settings=none                # rebuild the page from the files
-    python benchmarks/image.py --settings=cifar10-fast --device=cuda   # on a GPU machine
+    python benchmarks/image.py --settings=cifar10-fast              # on a GPU machine
+
+On a CPU shared with other jobs, run it with ``OMP_WAIT_POLICY=PASSIVE`` in the environment:
+spinning OpenMP threads made a CIFAR-10 epoch 10-20x slower here (110-190 s instead of 15-19 s).
 
 Each finished cell writes a small metrics-only JSON, ``docs/results/raw/<setting>/<method>-
 seed<k>.json``, which is committed; a cell whose file exists is skipped, so the table can be

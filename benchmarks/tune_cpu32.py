@@ -35,7 +35,6 @@ CANDIDATES = (
     ("lenet_wide-20", "lenet_wide", 20, 128, 0.1),
     ("lenet_wide-15-lr0.2", "lenet_wide", 15, 128, 0.2),
     ("lenet_wide-15-lr0.05", "lenet_wide", 15, 128, 0.05),
-    ("resnet8-8", "resnet8", 8, 128, 0.1),
 )
 
 
