@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -334,31 +334,34 @@ def test_a_search_whose_every_trial_fails_exits_1_with_the_first_error(tmp_path,
     assert _status(tmp_path) == "failed"
 
 
-def test_a_trial_abandoned_by_a_dead_worker_exits_1_until_resume_finishes_it(
+def _claim_and_wait(path, ready):
+    """A worker that claims trial 1 and hangs until it is SIGKILLed."""
+    suggestion = {"architecture": ["conv3x3_16"], "hparams": {}, "how": "random"}
+    assert TrialStore(path).claim(2, lambda *_: suggestion).id == 1
+    ready.set()
+    time.sleep(60)
+
+
+def test_a_trial_a_dead_worker_held_is_handed_back_during_the_search_and_finished(
     tmp_path, capsys, monkeypatch
 ):
-    """A worker that died holding trial 1 while this process ran trial 2 (as a SIGKILLed
-    worker of --workers=2 leaves it): the budget is used up but the search is not finished."""
+    """A worker SIGKILLed while it holds trial 1: the search sees it at its next poll (the
+    worker's lock is free), runs trial 1 again with its suggestion and finishes its budget."""
     real = executors.run_in_process
-    dead = f"{socket.gethostname()}:999999999:dead00"  # no lease held: its process is gone
 
     def a_worker_dies_holding_trial_1(context, store, poll):
-        suggestion = {"architecture": ["conv3x3_16"], "hparams": {}, "how": "random"}
-        assert store.claim(2, lambda *_: suggestion, worker=dead).id == 1
+        forked = multiprocessing.get_context("fork")
+        ready = forked.Event()
+        worker = forked.Process(target=_claim_and_wait, args=(store.path, ready))
+        worker.start()
+        assert ready.wait(30)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
         real(context, store, poll)
 
     monkeypatch.setattr(executors, "run_in_process", a_worker_dies_holding_trial_1)
     spec = write_spec(tmp_path, epochs=1, blocks=["conv3x3_16", "max_pool", "fc_64"])
-    command = _cli_search(tmp_path, spec, 2)
-    assert main(command) == 1
-    assert _last_line(capsys) == (
-        "search incomplete: 1 of 2 trials finished (1 done, 0 failed, 0 infeasible); 1 abandoned "
-        "by a worker that died (trial 1): run the same command with --resume to finish it"
-    )
-    assert _status(tmp_path) == "incomplete"
-
-    monkeypatch.setattr(executors, "run_in_process", real)
-    assert main([*command, "--resume"]) == 0
+    assert main(_cli_search(tmp_path, spec, 2)) == 0
     assert re.fullmatch(
         r"search finished: 2 of 2 trials \(2 done, 0 failed, 0 infeasible\); best trial [12] "
         r"val/nll \d\.\d{4}",
@@ -367,6 +370,9 @@ def test_a_trial_abandoned_by_a_dead_worker_exits_1_until_resume_finishes_it(
     assert _status(tmp_path) == "complete"
     trials = TrialStore(tmp_path / "search" / "search.db").trials()
     assert trials[0].architecture == ("conv3x3_16",) and trials[0].attempts == 2
+    assert not (tmp_path / "search" / "staging").exists() or not list(
+        (tmp_path / "search" / "staging").iterdir()
+    )
 
 
 def test_when_every_worker_crashes_the_summary_says_incomplete(tmp_path, capsys, monkeypatch):

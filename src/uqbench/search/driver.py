@@ -7,9 +7,12 @@ directory that holds another search) is refused before the first trial trains.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,8 +30,8 @@ from uqbench.search.runner import (
     remove_stale_staging,
     trial_recipe,
 )
-from uqbench.search.space import load_space
-from uqbench.search.store import FINISHED, TrialStore
+from uqbench.search.space import SearchSpace, load_space
+from uqbench.search.store import FINISHED, TrialStore, machine_id
 from uqbench.training.environment import select_device
 from uqbench.training.progress import format_seconds
 from uqbench.training.protocols import choose_protocol
@@ -51,6 +54,7 @@ class SearchRequest:
     workers: int = 1
     executor: str = "local"
     ray_address: str | None = None
+    ray_storage: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     device: str | None = None
@@ -87,6 +91,12 @@ class SearchRequest:
                 )
         if self.ray_address and self.executor != "ray":
             problems.append("--ray_address needs --executor=ray")
+        if self.ray_storage and self.executor != "ray":
+            problems.append("--ray_storage needs --executor=ray")
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            problems.append(
+                "--executor=ray needs Ray, which is not installed: pip install 'uqbench[ray]'"
+            )
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -103,6 +113,7 @@ class Monitor:
         self.finished_before = len(self.seen)
 
     def __call__(self) -> None:
+        self.store.release_dead()
         trials = self.store.trials()
         new = [t for t in trials if t.status in FINISHED and t.id not in self.seen]
         if not new:
@@ -171,6 +182,39 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     except ValueError as err:
         raise ValueError(f"the search space's training settings cannot work: {err}") from None
     settings.update(dataset_name=dataset.name, data_hash=dataset.data_hash)
+    if request.ray_storage and not Path(request.ray_storage).is_dir():
+        raise ValueError(f"--ray_storage={request.ray_storage} is not a folder")
+    log = (lambda *_: None) if request.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    wanted = request.workers * max(1, int(request.cpus_per_trial))
+    if request.executor == "local" and request.workers > 1 and wanted > (cores or 1):
+        print(
+            f"search: warning: --workers={request.workers} with --cpus_per_trial="
+            f"{request.cpus_per_trial:g} asks for {wanted} cores and this machine gives "
+            f"{cores}: the workers share them, so each trial runs slower (results do not change)",
+            file=sys.stderr,
+        )
+    ray_started = request.executor == "ray" and executors.connect_ray(
+        request.ray_address, request.workers, request.cpus_per_trial, request.gpus_per_trial
+    )
+    try:
+        return _run(request, directory, space, settings, dataset, resume, log)
+    finally:
+        if ray_started:
+            executors.shutdown_ray()
+
+
+def _run(
+    request: SearchRequest,
+    directory: Path,
+    space: SearchSpace,
+    settings: dict[str, Any],
+    dataset: Any,
+    resume: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The search once everything is checked: the store, the executor, the outputs."""
+    store_path = directory / STORE_FILE
     store = TrialStore(store_path)
     recorded = store.start_experiment(
         {
@@ -181,11 +225,25 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
         },
         resume=resume,
     )
-    log = (lambda *_: None) if request.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     if resume:
-        released = store.release_dead(other_hosts=True)
+        now = time.time()
+        elsewhere = [
+            lease
+            for lease in store.leases().values()
+            if lease.machine != machine_id() and not lease.revoked and lease.expires > now
+        ]
+        if elsewhere:
+            raise ValueError(
+                f"--resume: workers on host {elsewhere[0].host!r} (another machine) still hold "
+                f"leases for up to {max(x.expires for x in elsewhere) - now:.0f} s: stop them, "
+                "or wait, then resume"
+            )
+    store.record_machine()
+    if resume:
+        released = store.release_dead()
         running = {t.id for t in store.trials() if t.status == "running"}
         remove_stale_staging(directory, running)
+        store.remove_dead_staging()
         counts = store.counts()
         log(
             f"resuming {directory}: {sum(counts[s] for s in FINISHED)} finished trials kept, "
@@ -206,13 +264,14 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     try:
         if request.executor == "ray":
             executors.run_ray(
-                directory,
-                request.workers,
+                make_context(directory, recorded, data=dataset, device="cpu"),
+                store,
                 monitor,
-                address=request.ray_address,
+                workers=request.workers,
                 cpus_per_trial=request.cpus_per_trial,
                 gpus_per_trial=request.gpus_per_trial,
                 device=request.device,
+                storage=request.ray_storage,
             )
         elif request.workers > 1:
             executors.run_local_workers(

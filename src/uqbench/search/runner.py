@@ -73,6 +73,7 @@ class SearchContext:
     runtime: Runtime
     base_recipe: Recipe
     quiet: bool = True
+    staging: Path | None = None  # where run directories are written before the store installs them
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -274,7 +275,7 @@ def _record_test(
     the search directory."""
     data, runtime = context.data, context.runtime
     norm = (data.mean, data.std)
-    output = trial_dir(context.directory, trial.id)
+    output = trial_dir(context.staging or context.directory, trial.id)
     checkpoint = checkpoint_of(
         METHOD,
         [network],
@@ -314,7 +315,7 @@ def _record_test(
         quiet=True,
     )
     test = {k: v for k, v in summary["metrics"].items() if not k.startswith("ood/")}
-    relative = output.relative_to(context.directory) / "checkpoint.safetensors"
+    relative = Path(TRIALS_DIR) / output.name / "checkpoint.safetensors"
     return test, str(relative)
 
 
@@ -331,18 +332,10 @@ def as_trial(row: TrialRow, space: SearchSpace) -> Trial:
     )
 
 
-def worker_loop(
-    context: SearchContext,
-    store: TrialStore,
-    *,
-    on_finish: Callable[[TrialRow, TrialOutcome], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> int:
-    """Claim and run trials until the budget (the ``trials`` setting, re-read at every claim so
-    a resumed search may raise it) is used up; returns how many this worker ran."""
+def suggester(context: SearchContext) -> Callable[[list[TrialRow], int], dict[str, Any]]:
+    """The store's ``suggest``: the search's algorithm on every trial so far, any status."""
     algorithm = context.algorithm()
     space = context.space
-    me = worker_id()
 
     def suggest(history: list[TrialRow], number: int) -> dict[str, Any]:
         suggestion = algorithm.suggest([as_trial(t, space) for t in history], number)
@@ -353,6 +346,20 @@ def worker_loop(
             "how": suggestion.how,
         }
 
+    return suggest
+
+
+def worker_loop(
+    context: SearchContext,
+    store: TrialStore,
+    *,
+    on_finish: Callable[[TrialRow, TrialOutcome], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Claim and run trials until the budget (the ``trials`` setting, re-read at every claim so
+    a resumed search may raise it) is used up; returns how many this worker ran."""
+    suggest = suggester(context)
+    me = worker_id()
     ran = 0
     while not should_stop():
         budget = int(store.experiment().get("trials", 0))
@@ -364,7 +371,9 @@ def worker_loop(
         except (KeyboardInterrupt, StopRequested):
             store.release(trial.id, worker=me)
             raise
-        if store.finish(trial.id, worker=me, **outcome.as_record()):
+        written = context.staging is not None and outcome.status == "done"
+        staged = trial_dir(context.staging, trial.id) if written else None
+        if store.finish(trial.id, worker=me, run_dir=staged, **outcome.as_record()):
             ran += 1
             if on_finish is not None:
                 on_finish(trial, outcome)
