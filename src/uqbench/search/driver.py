@@ -101,6 +101,26 @@ class SearchRequest:
             raise ValueError("; ".join(problems))
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def oversubscribed(workers: int, cpus_per_trial: float, cores: int) -> str | None:
+    """Why ``workers`` local workers of ``cpus_per_trial`` threads each are more than ``cores``
+    can run at once, or None when they fit."""
+    wanted = workers * max(1, int(cpus_per_trial))
+    if wanted <= cores:
+        return None
+    return (
+        f"--workers={workers} with --cpus_per_trial={cpus_per_trial:g} asks for {wanted} cores "
+        f"and this machine gives {cores}: the workers share them, so each trial runs slower "
+        "(the results do not change)"
+    )
+
+
 class Monitor:
     """Prints one line per finished trial (best so far, ETA) and rewrites the outputs."""
 
@@ -185,15 +205,10 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     if request.ray_storage and not Path(request.ray_storage).is_dir():
         raise ValueError(f"--ray_storage={request.ray_storage} is not a folder")
     log = (lambda *_: None) if request.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    wanted = request.workers * max(1, int(request.cpus_per_trial))
-    if request.executor == "local" and request.workers > 1 and wanted > (cores or 1):
-        print(
-            f"search: warning: --workers={request.workers} with --cpus_per_trial="
-            f"{request.cpus_per_trial:g} asks for {wanted} cores and this machine gives "
-            f"{cores}: the workers share them, so each trial runs slower (results do not change)",
-            file=sys.stderr,
-        )
+    if request.executor == "local" and request.workers > 1:
+        warning = oversubscribed(request.workers, request.cpus_per_trial, available_cores())
+        if warning:
+            print(f"search: warning: {warning}", file=sys.stderr, flush=True)
     ray_started = request.executor == "ray" and executors.connect_ray(
         request.ray_address, request.workers, request.cpus_per_trial, request.gpus_per_trial
     )
