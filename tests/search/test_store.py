@@ -186,6 +186,9 @@ def test_a_killed_workers_trial_is_released_with_its_suggestion(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.join(10)
     assert store.release_dead() == [1]
+    assert not list((tmp_path / "workers").glob("*.lock"))  # the dead worker's lock file went
+    store.remove_dead_staging()  # what a resume runs: the dead worker's lease row goes too
+    assert store.leases() == {}
     again = store.claim(5, suggest_fixed)
     assert again.id == 1 and again.attempts == 2
     assert again.architecture == ("conv3x3_32",) * 2  # the stored suggestion, not a new one

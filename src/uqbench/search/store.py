@@ -378,10 +378,14 @@ class TrialStore:
         return released
 
     def remove_dead_staging(self) -> list[Path]:
-        """Delete the staging folders and lock files of workers that hold no live lease;
-        returns the staging folders removed."""
+        """Delete the lease rows, staging folders and lock files of workers that hold no live
+        lease (run on resume); returns the staging folders removed."""
         now, leases = time.time(), self.leases()
-        live = {_safe(w) for w, lease in leases.items() if self._alive(w, lease, now)}
+        alive = {w for w, lease in leases.items() if self._alive(w, lease, now)}
+        with self.transaction() as db:
+            for worker in set(leases) - alive:
+                db.execute("DELETE FROM workers WHERE id = ?", (worker,))
+        live = {_safe(w) for w in alive}
         for path in self.lock_dir.glob("*.lock"):
             if path.stem not in live:
                 path.unlink(missing_ok=True)
