@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from uqbench.search import worker as search_worker
 from uqbench.search.algorithms import make_algorithm
 from uqbench.search.runner import as_trial
 from uqbench.search.space import space_from_dict
@@ -258,7 +259,7 @@ def test_leases_not_host_names_decide_liveness(tmp_path):
     assert row.status == "done" and row.objective == 1.0
 
 
-def test_a_worker_on_another_machine_is_refused_with_a_pointer_to_ray(tmp_path):
+def test_a_worker_on_another_machine_is_refused_with_a_pointer_to_ray(tmp_path, capsys):
     store = TrialStore(tmp_path / "search.db")
     store.record_machine()
     assert store.claim(5, suggest_fixed).id == 1
@@ -268,6 +269,8 @@ def test_a_worker_on_another_machine_is_refused_with_a_pointer_to_ray(tmp_path):
     with pytest.raises(StoreError, match="--executor=ray"):
         store.claim(5, suggest_fixed, worker="newcomer")
     assert len(store.trials()) == 1
+    assert search_worker.main([str(tmp_path)]) == 2  # a hand-started worker says so and exits
+    assert "another machine" in capsys.readouterr().err
 
 
 def test_retire_hands_back_what_the_worker_holds_and_cleans_up(tmp_path):

@@ -98,8 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="stop when the process that started this one exits (default: keep running)",
     )
     args = parser.parse_args(argv)
-    if not args.stop_with_parent:
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # outlive the shell that started it
     try:
         ran = run_worker(Path(args.directory), args.device, args.threads, args.stop_with_parent)
     except StopRequested:
@@ -123,4 +121,6 @@ def _say(message: str) -> None:
 
 
 if __name__ == "__main__":
+    if "--stop_with_parent" not in sys.argv:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # outlive the shell that started it
     sys.exit(main())
