@@ -31,6 +31,11 @@ from uqbench.training.progress import format_seconds
 from uqbench.training.report import markdown_table
 
 HEADING = "## SIGKILL with 3 workers"
+RAY_NOTE = (
+    "On Ray a worker can be drawn only when a task process is already running a trial at the "
+    "kill; such a process starts some seconds after its trial is claimed, so short draws find "
+    "none and hit the driver."
+)
 STEP = 6  # trials added to the budget each round, so that every kill lands mid-search
 
 
@@ -253,6 +258,7 @@ def main() -> None:
                     rows,
                 ),
                 "",
+                *([RAY_NOTE, ""] if executor == "ray" else []),
                 "Problems: " + ("; ".join(problems) if problems else "none"),
                 "",
             ]
