@@ -222,6 +222,12 @@ def _search_parser() -> argparse.ArgumentParser:
         help="join a Ray cluster: auto or host:port (default: start a local Ray)",
     )
     add(
+        "--ray_storage",
+        default=None,
+        help="a folder every Ray node and this machine see, through which trials' run "
+        "directories travel (default: none: they travel through Ray as bytes)",
+    )
+    add(
         "--cpus_per_trial",
         type=float,
         default=1.0,

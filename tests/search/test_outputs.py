@@ -163,7 +163,7 @@ def test_a_finished_budget_with_a_failed_trial_is_complete_and_counts_the_failur
     )
 
 
-DEAD = f"{socket.gethostname()}:999999999:dead00"  # a worker whose lease nobody holds
+DEAD = f"{socket.gethostname()}:999999999:dead00"  # a worker whose lease runs out
 
 
 def fill_statuses(directory, budget, statuses):
@@ -187,6 +187,8 @@ def fill_statuses(directory, budget, statuses):
             store.finish(trial.id, status=status, objective=0.5)
         elif status == "pending":
             store.release(trial.id)
+    with store.transaction() as db:  # the dead worker's lease ran out
+        db.execute("UPDATE workers SET expires = 0 WHERE id = ?", (DEAD,))
 
 
 @pytest.mark.parametrize(

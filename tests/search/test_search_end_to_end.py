@@ -5,11 +5,12 @@ last line of `uqbench search` (finished, failed, incomplete)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import multiprocessing
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import torch
 
 from uqbench import data, metrics
 from uqbench.cli import main
-from uqbench.search import executors, outputs
+from uqbench.search import driver, executors, outputs
 from uqbench.search.driver import SearchRequest, run_search
 from uqbench.search.store import TrialStore
 from uqbench.training.classifier import Runtime, predict_logits
@@ -171,9 +172,9 @@ every = 3
 """
 
 
-def _search_command(tmp_path: Path, trials: int, *extra: str) -> list[str]:
+def _search_command(tmp_path: Path, trials: int, *extra: str, epochs: int = 15) -> list[str]:
     spec = write_spec(
-        tmp_path, epochs=15, blocks=["conv3x3_16", "max_pool", "fc_64"], extra=ALL_MECHANISMS
+        tmp_path, epochs=epochs, blocks=["conv3x3_16", "max_pool", "fc_64"], extra=ALL_MECHANISMS
     )
     return [
         sys.executable,
@@ -241,22 +242,145 @@ def test_sigkill_mid_trial_then_resume_keeps_every_finished_trial_once(tmp_path)
     assert not list((tmp_path / "search" / "trials").glob(".*partial*"))
 
 
-@pytest.mark.slow
-def test_local_worker_processes_share_one_store(tmp_path):
-    run_search(small_request(tmp_path, trials=4, workers=2))
-    trials = TrialStore(tmp_path / "search" / "search.db").trials()
-    assert sorted(t.id for t in trials) == [1, 2, 3, 4]
-    assert all(t.status == "done" for t in trials)
-    assert len({t.worker for t in trials}) == 2
+def _no_staging_left(directory: Path) -> bool:
+    staging = directory / "staging"
+    partial = list((directory / "trials").glob(".*partial*"))
+    return not partial and (not staging.exists() or not any(staging.iterdir()))
 
 
 @pytest.mark.slow
-def test_the_ray_executor_runs_trials_on_a_local_ray(tmp_path):
-    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'uqbench[ray]'")
-    run_search(small_request(tmp_path, trials=3, workers=2, executor="ray"))
-    trials = TrialStore(tmp_path / "search" / "search.db").trials()
-    assert sorted(t.id for t in trials) == [1, 2, 3]
+def test_a_sigkilled_local_worker_s_trial_is_run_by_the_other_and_the_search_finishes(tmp_path):
+    """Two worker processes; one is SIGKILLed mid-trial. The other hands its trial back (the
+    lock is free), runs it with the same suggestion and the search exits 0, budget done."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(_search_command(tmp_path, 4, "--workers=2"), env=env)
+    db = tmp_path / "search" / "search.db"
+    deadline, victim = time.time() + 120, None
+    while time.time() < deadline and process.poll() is None and victim is None:
+        time.sleep(0.1)
+        if not db.exists():
+            continue
+        store = TrialStore(db)
+        leases = store.leases()
+        running = [t for t in store.trials() if t.status == "running" and t.worker in leases]
+        if len(leases) == 2 and running:
+            victim = running[0]
+            os.kill(leases[victim.worker].pid, signal.SIGKILL)
+    assert victim is not None, "the search finished or stalled before a worker could be killed"
+    assert process.wait(timeout=240) == 0
+    trials = TrialStore(db).trials()
+    assert [t.id for t in trials] == [1, 2, 3, 4]
     assert all(t.status == "done" for t in trials)
+    again = trials[victim.id - 1]
+    assert again.attempts == 2 and again.worker != victim.worker
+    assert (again.architecture, again.hparams) == (victim.architecture, victim.hparams)
+    assert _no_staging_left(tmp_path / "search")
+    history = (tmp_path / "search" / "history.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["trial"] for line in history) == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_a_worker_started_by_hand_outlives_its_shell_and_the_search_waits_for_it(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    search = subprocess.Popen(_search_command(tmp_path, 4, epochs=60), env=env)
+    directory = tmp_path / "search"
+    deadline = time.time() + 60
+    while not (directory / "host.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    log = tmp_path / "hand.log"
+    shell = f"{sys.executable} -m uqbench.search.worker {directory} --threads=1 > {log} 2>&1 &"
+    subprocess.run(["bash", "-c", shell], env=env, check=True)  # the shell exits at once
+    assert search.wait(timeout=240) == 0
+    trials = TrialStore(directory / "search.db").trials()
+    assert [t.status for t in trials] == ["done"] * 4
+    workers = {t.worker for t in trials}
+    assert len(workers) == 2  # the hand-started worker ran trials after its shell was gone
+    deadline = time.time() + 30
+    while "ran " not in log.read_text() and time.time() < deadline:
+        time.sleep(0.1)
+    assert re.search(r"search worker: ran [1-3] trials", log.read_text())
+    assert _no_staging_left(directory)
+
+
+# Loaded by every Ray worker process of the test cluster: any file access under
+# $UQBENCH_FORBIDDEN (the search directory) is logged and refused.
+GUARD = """
+import os, sys
+
+_FORBIDDEN = os.environ.get("UQBENCH_FORBIDDEN")
+_EVENTS = {"open", "os.listdir", "os.scandir", "os.mkdir", "os.rename", "os.replace",
+           "os.remove", "os.rmdir", "shutil.rmtree", "shutil.copytree", "sqlite3.connect"}
+
+
+def _guard(event, args):
+    if _FORBIDDEN and event in _EVENTS and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.path.abspath(os.fsdecode(args[0]))
+        if path.startswith(_FORBIDDEN):
+            with open(os.environ["UQBENCH_TOUCHED"], "a") as log:
+                log.write(f"{event} {path}\\n")
+            raise PermissionError(f"a Ray task touched the search directory: {event} {path}")
+
+
+sys.addaudithook(_guard)
+"""
+
+
+@pytest.mark.slow
+def test_on_a_ray_cluster_only_the_driver_opens_the_store(tmp_path):
+    """A head node with no CPUs and two worker nodes; every Ray worker process is refused any
+    access to the search directory. Trials run on the worker nodes, and the driver alone opens
+    the store and writes the run directories the tasks send back."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'uqbench[ray]'")
+    from ray.cluster_utils import Cluster
+
+    def touch(path: str) -> str:  # nested, so Ray ships it by value
+        try:
+            Path(path).read_text()
+        except PermissionError as err:
+            return str(err)
+        return "read"
+
+    directory = tmp_path / "search"
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(GUARD)
+    touched = tmp_path / "touched.log"
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(guard), os.environ["PYTHONPATH"]]),
+        "UQBENCH_FORBIDDEN": str(directory),
+        "UQBENCH_TOUCHED": str(touched),
+        "OMP_NUM_THREADS": "1",
+    }
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address, runtime_env={"env_vars": env}, log_to_driver=False)
+        directory.mkdir()
+        (directory / "probe").write_text("x")
+        probe = ray.get(ray.remote(num_cpus=1)(touch).remote(str(directory / "probe")))
+        assert probe.startswith("a Ray task touched the search directory")  # the guard works
+        touched.unlink()
+        (directory / "probe").unlink()
+        run_search(
+            small_request(
+                tmp_path, trials=3, workers=2, executor="ray", ray_address=cluster.address
+            )
+        )
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert not touched.exists(), touched.read_text()
+    store = TrialStore(directory / "search.db")
+    trials = store.trials()
+    assert [t.status for t in trials] == ["done"] * 3, [t.error for t in trials]
+    assert len({t.worker for t in trials}) == 1  # the driver's lease: it claimed every trial
+    for trial in trials:
+        run = json.loads((directory / "trials" / f"{trial.id:04d}" / "summary.json").read_text())
+        assert run["validation"]["val/nll"] == pytest.approx(trial.objective)
+        assert trial.checkpoint == f"trials/{trial.id:04d}/checkpoint.safetensors"
+        assert (directory / trial.checkpoint).is_file()
+    assert _no_staging_left(directory)
 
 
 def test_resume_with_other_settings_or_without_a_search_is_refused(tmp_path):
@@ -274,6 +398,11 @@ def test_resume_with_other_settings_or_without_a_search_is_refused(tmp_path):
         (["--dataset=digits", "--trials=0"], "--trials must be at least 1"),
         (["--dataset=digits", "--validation_fraction=0"], "--validation_fraction"),
         (["--dataset=digits", "--ray_address=auto"], "--ray_address needs --executor=ray"),
+        (["--dataset=digits", "--ray_storage=/tmp"], "--ray_storage needs --executor=ray"),
+        (
+            ["--dataset=digits", "--executor=ray", "--ray_address=127.0.0.1:9"],
+            "--ray_address=127.0.0.1:9 does not answer",
+        ),
         (
             [
                 "--dataset=digits",
@@ -289,6 +418,27 @@ def test_bad_requests_fail_before_anything_is_written(tmp_path, capsys, flags, m
     assert main(["search", *flags, f"--output_dir={out}"]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_ray_executor_without_ray_is_refused_before_anything_is_written(
+    tmp_path, capsys, monkeypatch
+):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    out = tmp_path / "search"
+    assert main(["search", "--dataset=digits", "--executor=ray", f"--output_dir={out}"]) == 2
+    assert "--executor=ray needs Ray, which is not installed" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_more_local_workers_than_cores_are_warned_about():
+    assert driver.oversubscribed(2, 1.0, cores=2) is None
+    warning = driver.oversubscribed(3, 1.0, cores=2)
+    assert warning.startswith("--workers=3 with --cpus_per_trial=1 asks for 3 cores")
+    assert "gives 2" in warning and "slower" in warning
+    assert driver.oversubscribed(2, 2.0, cores=3) is not None
 
 
 def test_a_bad_spec_names_the_field_and_writes_nothing(tmp_path, capsys):
@@ -381,31 +531,34 @@ def test_a_search_whose_every_trial_fails_exits_1_with_the_first_error(tmp_path,
     assert _status(tmp_path) == "failed"
 
 
-def test_a_trial_abandoned_by_a_dead_worker_exits_1_until_resume_finishes_it(
+def _claim_and_wait(path, ready):
+    """A worker that claims trial 1 and hangs until it is SIGKILLed."""
+    suggestion = {"architecture": ["conv3x3_16"], "hparams": {}, "how": "random"}
+    assert TrialStore(path).claim(2, lambda *_: suggestion).id == 1
+    ready.set()
+    time.sleep(60)
+
+
+def test_a_trial_a_dead_worker_held_is_handed_back_during_the_search_and_finished(
     tmp_path, capsys, monkeypatch
 ):
-    """A worker that died holding trial 1 while this process ran trial 2 (as a SIGKILLed
-    worker of --workers=2 leaves it): the budget is used up but the search is not finished."""
+    """A worker SIGKILLed while it holds trial 1: the search sees it at its next poll (the
+    worker's lock is free), runs trial 1 again with its suggestion and finishes its budget."""
     real = executors.run_in_process
-    dead = f"{socket.gethostname()}:999999999:dead00"  # no lease held: its process is gone
 
     def a_worker_dies_holding_trial_1(context, store, poll):
-        suggestion = {"architecture": ["conv3x3_16"], "hparams": {}, "how": "random"}
-        assert store.claim(2, lambda *_: suggestion, worker=dead).id == 1
+        forked = multiprocessing.get_context("fork")
+        ready = forked.Event()
+        worker = forked.Process(target=_claim_and_wait, args=(store.path, ready))
+        worker.start()
+        assert ready.wait(30)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
         real(context, store, poll)
 
     monkeypatch.setattr(executors, "run_in_process", a_worker_dies_holding_trial_1)
     spec = write_spec(tmp_path, epochs=1, blocks=["conv3x3_16", "max_pool", "fc_64"])
-    command = _cli_search(tmp_path, spec, 2)
-    assert main(command) == 1
-    assert _last_line(capsys) == (
-        "search incomplete: 1 of 2 trials finished (1 done, 0 failed, 0 infeasible); 1 abandoned "
-        "by a worker that died (trial 1): run the same command with --resume to finish it"
-    )
-    assert _status(tmp_path) == "incomplete"
-
-    monkeypatch.setattr(executors, "run_in_process", real)
-    assert main([*command, "--resume"]) == 0
+    assert main(_cli_search(tmp_path, spec, 2)) == 0
     assert re.fullmatch(
         r"search finished: 2 of 2 trials \(2 done, 0 failed, 0 infeasible\); best trial [12] "
         r"val/nll \d\.\d{4}",
@@ -414,6 +567,9 @@ def test_a_trial_abandoned_by_a_dead_worker_exits_1_until_resume_finishes_it(
     assert _status(tmp_path) == "complete"
     trials = TrialStore(tmp_path / "search" / "search.db").trials()
     assert trials[0].architecture == ("conv3x3_16",) and trials[0].attempts == 2
+    assert not (tmp_path / "search" / "staging").exists() or not list(
+        (tmp_path / "search" / "staging").iterdir()
+    )
 
 
 def test_when_every_worker_crashes_the_summary_says_incomplete(tmp_path, capsys, monkeypatch):

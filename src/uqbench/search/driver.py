@@ -7,9 +7,12 @@ directory that holds another search) is refused before the first trial trains.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,8 +31,8 @@ from uqbench.search.runner import (
     remove_stale_staging,
     trial_recipe,
 )
-from uqbench.search.space import load_space, space_from_dict
-from uqbench.search.store import FINISHED, TrialStore
+from uqbench.search.space import SearchSpace, load_space, space_from_dict
+from uqbench.search.store import FINISHED, TrialStore, machine_id
 from uqbench.training.environment import select_device
 from uqbench.training.progress import format_seconds
 from uqbench.training.protocols import choose_protocol
@@ -56,6 +59,7 @@ class SearchRequest:
     workers: int = 1
     executor: str = "local"
     ray_address: str | None = None
+    ray_storage: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     device: str | None = None
@@ -92,8 +96,34 @@ class SearchRequest:
                 )
         if self.ray_address and self.executor != "ray":
             problems.append("--ray_address needs --executor=ray")
+        if self.ray_storage and self.executor != "ray":
+            problems.append("--ray_storage needs --executor=ray")
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            problems.append(
+                "--executor=ray needs Ray, which is not installed: pip install 'uqbench[ray]'"
+            )
         if problems:
             raise ValueError("; ".join(problems))
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def oversubscribed(workers: int, cpus_per_trial: float, cores: int) -> str | None:
+    """Why ``workers`` local workers of ``cpus_per_trial`` threads each are more than ``cores``
+    can run at once, or None when they fit."""
+    wanted = workers * max(1, int(cpus_per_trial))
+    if wanted <= cores:
+        return None
+    return (
+        f"--workers={workers} with --cpus_per_trial={cpus_per_trial:g} asks for {wanted} cores "
+        f"and this machine gives {cores}: the workers share them, so each trial runs slower "
+        "(the results do not change)"
+    )
 
 
 class Monitor:
@@ -108,6 +138,7 @@ class Monitor:
         self.finished_before = len(self.seen)
 
     def __call__(self) -> None:
+        self.store.release_dead()
         trials = self.store.trials()
         new = [t for t in trials if t.status in FINISHED and t.id not in self.seen]
         if not new:
@@ -172,6 +203,13 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
         "task": request.task,
         "space": space.to_dict(),
     }
+    if request.executor == "ray" and (space.transfer != "none" or space.distill_weight > 0):
+        raise ValueError(
+            "[transfer] and [distillation] read earlier trials' checkpoints from the search "
+            "directory, which Ray tasks on other machines cannot see: turn them off in the space "
+            "for --executor=ray, or use --workers (ensemble trials do run on Ray: the main "
+            "process builds them)"
+        )
     dataset = load_data({**settings, "data_dir": request.data_dir})
     tables.check_space(space, dataset, {**settings, "data_dir": request.data_dir})
     device = select_device(request.device or "auto")
@@ -185,6 +223,34 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     except ValueError as err:
         raise ValueError(f"the search space's training settings cannot work: {err}") from None
     settings.update(dataset_name=dataset.name, data_hash=dataset.data_hash)
+    if request.ray_storage and not Path(request.ray_storage).is_dir():
+        raise ValueError(f"--ray_storage={request.ray_storage} is not a folder")
+    log = (lambda *_: None) if request.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    if request.executor == "local" and request.workers > 1:
+        warning = oversubscribed(request.workers, request.cpus_per_trial, available_cores())
+        if warning:
+            print(f"search: warning: {warning}", file=sys.stderr, flush=True)
+    ray_started = request.executor == "ray" and executors.connect_ray(
+        request.ray_address, request.workers, request.cpus_per_trial, request.gpus_per_trial
+    )
+    try:
+        return _run(request, directory, space, settings, dataset, resume, log)
+    finally:
+        if ray_started:
+            executors.shutdown_ray()
+
+
+def _run(
+    request: SearchRequest,
+    directory: Path,
+    space: SearchSpace,
+    settings: dict[str, Any],
+    dataset: Any,
+    resume: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The search once everything is checked: the store, the executor, the outputs."""
+    store_path = directory / STORE_FILE
     store = TrialStore(store_path)
     recorded = store.start_experiment(
         {
@@ -195,11 +261,25 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
         },
         resume=resume,
     )
-    log = (lambda *_: None) if request.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     if resume:
-        released = store.release_dead(other_hosts=True)
+        now = time.time()
+        elsewhere = [
+            lease
+            for lease in store.leases().values()
+            if lease.machine != machine_id() and not lease.revoked and lease.expires > now
+        ]
+        if elsewhere:
+            raise ValueError(
+                f"--resume: workers on host {elsewhere[0].host!r} (another machine) still hold "
+                f"leases for up to {max(x.expires for x in elsewhere) - now:.0f} s: stop them, "
+                "or wait, then resume"
+            )
+    store.record_machine()
+    if resume:
+        released = store.release_dead()
         running = {t.id for t in store.trials() if t.status == "running"}
         remove_stale_staging(directory, running)
+        store.remove_dead_staging()
         counts = store.counts()
         log(
             f"resuming {directory}: {sum(counts[s] for s in FINISHED)} finished trials kept, "
@@ -220,13 +300,14 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     try:
         if request.executor == "ray":
             executors.run_ray(
-                directory,
-                request.workers,
+                make_context(directory, recorded, data=dataset, device="cpu"),
+                store,
                 monitor,
-                address=request.ray_address,
+                workers=request.workers,
                 cpus_per_trial=request.cpus_per_trial,
                 gpus_per_trial=request.gpus_per_trial,
                 device=request.device,
+                storage=request.ray_storage,
             )
         elif request.workers > 1:
             executors.run_local_workers(

@@ -84,6 +84,7 @@ class SearchContext:
     quiet: bool = True
     val_ood: torch.Tensor | None = None
     test_ood: Any = None
+    staging: Path | None = None  # where run directories are written before the store installs them
 
     @property
     def is_table(self) -> bool:
@@ -317,7 +318,9 @@ def run_trial(
             notes,
         )
         ensemble.write_validation(
-            trial_dir(context.directory, trial.id), val.probs, data.y_val.cpu().numpy()
+            trial_dir(context.staging or context.directory, trial.id),
+            val.probs,
+            data.y_val.cpu().numpy(),
         )
         outcome.status = "done"
     except (KeyboardInterrupt, StopRequested):
@@ -367,7 +370,7 @@ def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:
     outcome = TrialOutcome(status="failed")
     try:
         pool = [int(i) for i in trial.hparams["pool"]]
-        output = trial_dir(context.directory, trial.id)
+        output = trial_dir(context.staging or context.directory, trial.id)
         record = {"trial": trial.id, "how": trial.how}
         if context.is_table:
             val_metrics, test_metrics, members, params = table_trial.build_table_ensemble(
@@ -387,7 +390,7 @@ def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:
             return outcome
         outcome.objective = float(objective)
         outcome.test_metrics = test_metrics
-        outcome.checkpoint = str(output.relative_to(context.directory) / "checkpoint.safetensors")
+        outcome.checkpoint = str(Path(TRIALS_DIR) / output.name / "checkpoint.safetensors")
         outcome.status = "done"
     except (KeyboardInterrupt, StopRequested):
         raise
@@ -433,7 +436,7 @@ def _record_test(
     the search directory."""
     data, runtime = context.data, context.runtime
     norm = (data.mean, data.std)
-    output = trial_dir(context.directory, trial.id)
+    output = trial_dir(context.staging or context.directory, trial.id)
     checkpoint = checkpoint_of(
         METHOD,
         [network],
@@ -475,7 +478,7 @@ def _record_test(
         quiet=True,
     )
     test = {k: v for k, v in summary["metrics"].items() if not k.startswith("ood/")}
-    relative = output.relative_to(context.directory) / "checkpoint.safetensors"
+    relative = Path(TRIALS_DIR) / output.name / "checkpoint.safetensors"
     return test, str(relative)
 
 
@@ -492,18 +495,10 @@ def as_trial(row: TrialRow, space: SearchSpace) -> Trial:
     )
 
 
-def worker_loop(
-    context: SearchContext,
-    store: TrialStore,
-    *,
-    on_finish: Callable[[TrialRow, TrialOutcome], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> int:
-    """Claim and run trials until the budget (the ``trials`` setting, re-read at every claim so
-    a resumed search may raise it) is used up; returns how many this worker ran."""
+def suggester(context: SearchContext) -> Callable[[list[TrialRow], int], dict[str, Any]]:
+    """The store's ``suggest``: the search's algorithm on every trial so far, any status."""
     algorithm = context.algorithm()
     space = context.space
-    me = worker_id()
 
     def suggest(history: list[TrialRow], number: int) -> dict[str, Any]:
         combined = ensemble.ensemble_suggestion(space, history, number)
@@ -518,6 +513,21 @@ def worker_loop(
             "how": suggestion.how,
         }
 
+    return suggest
+
+
+def worker_loop(
+    context: SearchContext,
+    store: TrialStore,
+    *,
+    on_finish: Callable[[TrialRow, TrialOutcome], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Claim and run trials until the budget (the ``trials`` setting, re-read at every claim so
+    a resumed search may raise it) is used up; returns how many this worker ran."""
+    suggest = suggester(context)
+    space = context.space
+    me = worker_id()
     ran = 0
     while not should_stop():
         trials = int(store.experiment().get("trials", 0))
@@ -530,7 +540,9 @@ def worker_loop(
         except (KeyboardInterrupt, StopRequested):
             store.release(trial.id, worker=me)
             raise
-        if store.finish(trial.id, worker=me, **outcome.as_record()):
+        written = context.staging is not None and outcome.status == "done"
+        staged = trial_dir(context.staging, trial.id) if written else None
+        if store.finish(trial.id, worker=me, run_dir=staged, **outcome.as_record()):
             ran += 1
             if on_finish is not None:
                 on_finish(trial, outcome)

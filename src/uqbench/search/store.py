@@ -1,22 +1,35 @@
 """The trial store: one SQLite file per search that loses nothing and counts nothing twice.
 
 Every change is one transaction in WAL mode, so a search killed at any moment (SIGKILL
-included) leaves a consistent file. Workers (threads, processes, Ray tasks on one file system)
-share the store: :meth:`TrialStore.claim` takes the next trial number and records its suggestion
-in one ``BEGIN IMMEDIATE`` transaction, so two workers never get the same trial and the total
-never exceeds the budget. A trial becomes ``done`` only after its run directory is in place;
-``running`` trials whose worker died are handed out again, with the suggestion they already
-had (:meth:`TrialStore.release_dead`), so a resumed search re-runs them and duplicates none.
+included) leaves a consistent file. SQLite's WAL works for processes of **one machine** only, so
+only processes of the machine recorded in ``host.json`` open the store (hand-started workers
+elsewhere are refused; on Ray the driver alone opens it).
+
+:meth:`TrialStore.claim` computes a suggestion from every trial (any status) *outside* the write
+transaction, then records it in a short ``BEGIN IMMEDIATE`` transaction only if the history is
+unchanged (else it tries again), so two workers never get the same trial or the same suggestion,
+a slow algorithm never blocks another worker's :meth:`~TrialStore.finish`, and the total never
+exceeds the budget. Each worker holds a **lease**: a row renewed every third of
+:data:`LEASE_SECONDS` by a background thread, plus an ``flock`` on ``workers/<id>.lock`` that the
+kernel drops the moment the process dies. Whoever polls (:meth:`~TrialStore.release_dead`, also
+run by every claim) hands a dead worker's ``running`` trial back as ``pending`` with the
+suggestion it had. A trial becomes ``done`` only when its staged run directory is moved into
+``trials/<id>`` inside the transaction that checks the trial is still the worker's, so a late
+run of a handed-back trial can neither overwrite the other run's files nor count twice.
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import secrets
+import shutil
 import socket
 import sqlite3
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +42,11 @@ STATUSES = ("pending", "running", "done", "failed", "infeasible")
 FINISHED = ("done", "failed", "infeasible")
 # Settings a resumed search may change: the budget, where the data lies, the device.
 MUTABLE_SETTINGS = ("trials", "data_dir", "device")
+LEASE_SECONDS = 30.0  # a worker whose lease is not renewed for this long counts as dead
+HOST_FILE = "host.json"  # the machine whose processes may open the store
+TRIALS_DIR = "trials"
+STAGING_DIR = "staging"  # staging/<worker>/trials/<id>: run directories before they are installed
+STRICT_RETRIES = 5  # claims retried on any change of the history before a finish may be missed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiment (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +69,15 @@ CREATE TABLE IF NOT EXISTS trials (
     attempts INTEGER NOT NULL DEFAULT 0,
     checkpoint TEXT,
     error TEXT
+);
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    machine TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started REAL NOT NULL,
+    expires REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -81,7 +108,7 @@ class TrialRow:
 
 
 _TOKEN: dict[int, str] = {}
-_LEASES: dict[tuple[str, str], int] = {}
+_HELD: dict[tuple[str, str], tuple[int, _Heartbeat]] = {}
 
 
 def worker_id() -> str:
@@ -92,32 +119,26 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{pid}:{_TOKEN[pid]}"
 
 
+def machine_id() -> str:
+    """The kernel's boot id on Linux (the same in every container of one host, unlike the host
+    name); elsewhere the host name."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return socket.gethostname()
+
+
+def _safe(worker: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in worker)
+
+
 def _lock_path(lock_dir: Path, worker: str) -> Path:
-    return lock_dir / ("".join(c if c.isalnum() or c in "-_." else "_" for c in worker) + ".lock")
+    return lock_dir / (_safe(worker) + ".lock")
 
 
-def hold_lease(lock_dir: Path, worker: str) -> None:
-    """Take an exclusive ``flock`` on ``<lock_dir>/<worker>.lock`` for the rest of this
-    process's life: the kernel drops it when the process dies, SIGKILL included, which is how
-    other processes tell that the worker is gone."""
-    key = (str(lock_dir), worker)
-    if key in _LEASES:
-        return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(_lock_path(lock_dir, worker), os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    _LEASES[key] = fd
-
-
-def _alive(worker: str | None, lock_dir: Path) -> bool:
-    """Whether ``worker`` still holds its lease. Workers on other hosts cannot be checked and
-    count as alive unless ``release_dead(other_hosts=True)``."""
-    if not worker or worker.count(":") < 2:
-        return False
-    if worker.split(":", 1)[0] != socket.gethostname():
-        return True
-    if (str(lock_dir), worker) in _LEASES:
-        return True
+def _lock_released(lock_dir: Path, worker: str) -> bool:
+    """Whether ``worker``'s lock file exists and nobody holds it (its process died). A missing
+    file says nothing (the lease decides)."""
     path = _lock_path(lock_dir, worker)
     try:
         fd = os.open(path, os.O_RDWR)
@@ -126,21 +147,72 @@ def _alive(worker: str | None, lock_dir: Path) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        return False
+    else:
         return True
     finally:
         os.close(fd)
-    path.unlink(missing_ok=True)
-    return False
+
+
+def check_machine(directory: str | Path) -> None:
+    """Refuse (:class:`StoreError`) a process of another machine than the one recorded in
+    ``<directory>/host.json``; reads no SQLite, so it is safe to call from anywhere."""
+    try:
+        recorded = json.loads((Path(directory) / HOST_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    if recorded.get("machine") != machine_id():
+        raise StoreError(
+            f"the search in {directory} runs on host {recorded.get('host')!r}, and this is "
+            f"another machine ({socket.gethostname()!r}): its SQLite store must not be opened "
+            "from two machines (write-ahead logging works on one host only, not across a "
+            "network file system). Start the worker on that host, or run the search with "
+            "--executor=ray --ray_address=... so that trials run on other machines while the "
+            "driver alone opens the store"
+        )
+
+
+class _Heartbeat(threading.Thread):
+    """Renews one worker's lease every third of the store's lease length until stopped."""
+
+    def __init__(self, store: TrialStore, worker: str) -> None:
+        super().__init__(daemon=True, name=f"uqbench-lease-{worker}")
+        self.store, self.worker = store, worker
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.store.lease_seconds / 3):
+            try:
+                self.store.renew(self.worker)
+            except sqlite3.Error:  # busy for a long while: the next beat tries again
+                continue
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's lease as stored: ``expires`` is a time on the store's machine."""
+
+    worker: str
+    machine: str
+    host: str
+    pid: int
+    expires: float
+    revoked: bool
 
 
 class TrialStore:
-    """The SQLite store of one search directory (``<dir>/search.db``)."""
+    """The SQLite store of one search directory (``<dir>/search.db``); ``lease_seconds`` is how
+    long the leases this process takes last without renewal."""
 
-    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, timeout: float = 60.0, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self.path = Path(path)
+        self.directory = self.path.parent
         self.timeout = timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_dir = self.path.parent / "workers"
+        self.lease_seconds = float(lease_seconds)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.lock_dir = self.directory / "workers"
         try:
             with self._connect() as db:
                 db.executescript(_SCHEMA)
@@ -168,6 +240,161 @@ class TrialStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    # the machine that owns the store ------------------------------------------------------
+
+    def record_machine(self) -> None:
+        """Make this machine the one whose processes may open the store (``host.json``)."""
+        text = json.dumps({"machine": machine_id(), "host": socket.gethostname()}) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{HOST_FILE}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, self.directory / HOST_FILE)
+
+    def check_machine(self) -> None:
+        """Refuse a process of another machine than the one in ``host.json``."""
+        check_machine(self.directory)
+
+    # leases -------------------------------------------------------------------------------
+
+    def register(self, worker: str | None = None) -> str:
+        """Take (or renew) ``worker``'s lease; for this process's own id also its lock file and
+        a heartbeat thread that renews the lease until :meth:`retire`. Returns the id."""
+        worker = worker or worker_id()
+        self.check_machine()
+        key = (str(self.path), worker)
+        if worker == worker_id() and key not in _HELD:
+            self.lock_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(_lock_path(self.lock_dir, worker), os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            beat = _Heartbeat(self, worker)
+            _HELD[key] = (fd, beat)
+            beat.start()
+        pid = os.getpid() if worker == worker_id() else 0
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO workers (id, machine, host, pid, started, expires, revoked) "
+                "VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO UPDATE SET "
+                "expires = excluded.expires, revoked = 0",
+                (worker, machine_id(), socket.gethostname(), pid, now, now + self.lease_seconds),
+            )
+        return worker
+
+    def renew(self, worker: str | None = None) -> bool:
+        """Extend ``worker``'s lease; False if it was revoked (its trials were handed back)."""
+        worker = worker or worker_id()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE workers SET expires = ? WHERE id = ? AND revoked = 0",
+                (time.time() + self.lease_seconds, worker),
+            )
+            return cursor.rowcount == 1
+
+    def retire(self, worker: str | None = None) -> list[int]:
+        """End ``worker``'s lease: hand back any trial it still holds (returns their ids), drop
+        its heartbeat, lock file and staging folder."""
+        worker = worker or worker_id()
+        held = _HELD.pop((str(self.path), worker), None)
+        if held is not None:
+            held[1].stopped.set()
+        with self.transaction() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM trials WHERE status = 'running' AND worker = ?", (worker,)
+                )
+            ]
+            db.execute(
+                "UPDATE trials SET status = 'pending', worker = NULL "
+                "WHERE status = 'running' AND worker = ?",
+                (worker,),
+            )
+            db.execute("DELETE FROM workers WHERE id = ?", (worker,))
+        if held is not None:
+            _lock_path(self.lock_dir, worker).unlink(missing_ok=True)
+            os.close(held[0])
+        shutil.rmtree(self.staging_dir(worker), ignore_errors=True)
+        return ids
+
+    def leases(self) -> dict[str, Lease]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, machine, host, pid, expires, revoked FROM workers"
+            ).fetchall()
+        return {r[0]: Lease(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+
+    def _alive(self, worker: str | None, lease: Lease | None, now: float) -> bool:
+        """A worker is alive while its lease is unexpired and not revoked and, on this machine,
+        while its lock file is held (a SIGKILLed process is seen at once)."""
+        if not worker:
+            return False
+        if worker == worker_id() and (str(self.path), worker) in _HELD:
+            return True
+        if lease is None or lease.revoked:
+            return False
+        if lease.machine == machine_id() and _lock_released(self.lock_dir, worker):
+            return False
+        return lease.expires > now
+
+    def worker_alive(self, worker: str | None) -> bool:
+        """Whether ``worker`` still holds a live lease."""
+        return self._alive(worker, self.leases().get(worker or ""), time.time())
+
+    def staging_dir(self, worker: str | None = None) -> Path:
+        """Where ``worker`` writes run directories before :meth:`finish` installs them."""
+        return self.directory / STAGING_DIR / _safe(worker or worker_id())
+
+    def release_dead(self) -> list[int]:
+        """Hand ``running`` trials whose worker is dead (lease expired or revoked, or its lock
+        file free) back as ``pending``, revoke those leases and delete the dead workers'
+        staging folders; returns the released ids. Cheap when every worker is alive."""
+        now = time.time()
+        with self._connect() as db:
+            running = db.execute(
+                "SELECT id, worker FROM trials WHERE status = 'running'"
+            ).fetchall()
+        leases = self.leases()
+        if all(self._alive(w, leases.get(w or ""), now) for _, w in running):
+            return []
+        with self.transaction() as db:
+            running = db.execute(
+                "SELECT id, worker FROM trials WHERE status = 'running'"
+            ).fetchall()
+            rows = db.execute("SELECT id, machine, host, pid, expires, revoked FROM workers")
+            leases = {r[0]: Lease(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+            dead = {w for _, w in running if not self._alive(w, leases.get(w or ""), now)}
+            released = [i for i, w in running if w in dead]
+            for trial_id in released:
+                db.execute(
+                    "UPDATE trials SET status = 'pending', worker = NULL WHERE id = ?", (trial_id,)
+                )
+            for worker in dead:
+                db.execute("UPDATE workers SET revoked = 1 WHERE id = ?", (worker,))
+        for worker in dead:
+            if worker:
+                shutil.rmtree(self.staging_dir(worker), ignore_errors=True)
+                _lock_path(self.lock_dir, worker).unlink(missing_ok=True)
+        return released
+
+    def remove_dead_staging(self) -> list[Path]:
+        """Delete the lease rows, staging folders and lock files of workers that hold no live
+        lease (run on resume); returns the staging folders removed."""
+        now, leases = time.time(), self.leases()
+        alive = {w for w, lease in leases.items() if self._alive(w, lease, now)}
+        with self.transaction() as db:
+            for worker in set(leases) - alive:
+                db.execute("DELETE FROM workers WHERE id = ?", (worker,))
+        live = {_safe(w) for w in alive}
+        for path in self.lock_dir.glob("*.lock"):
+            if path.stem not in live:
+                path.unlink(missing_ok=True)
+        removed = []
+        for path in sorted((self.directory / STAGING_DIR).glob("*")):
+            if path.name not in live:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
 
     # experiment settings ---------------------------------------------------------------
 
@@ -219,44 +446,53 @@ class TrialStore:
         suggest: Callable[[list[TrialRow], int], Mapping[str, Any]],
         worker: str | None = None,
     ) -> TrialRow | None:
-        """The next trial for ``worker``: a released (pending) one first, else a new one numbered
-        ``count + 1`` whose suggestion is ``suggest(finished trials, number)``; ``None`` when
-        the budget of ``budget`` trials is used up. All in one write transaction."""
-        worker = worker or worker_id()
-        if worker == worker_id():
-            hold_lease(self.lock_dir, worker)
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT id FROM trials WHERE status = 'pending' ORDER BY id LIMIT 1"
-            ).fetchone()
-            now = time.time()
-            if row is not None:
+        """The next trial for ``worker``: a pending (handed-back) one first, else a new one
+        numbered ``count + 1`` whose suggestion is ``suggest(every trial, number)``; ``None``
+        when the budget of ``budget`` trials is used up. Dead workers' trials are released
+        first. ``suggest`` runs outside any transaction; its suggestion is recorded only if no
+        trial was added meanwhile (and, for the first tries, none changed), else it is asked
+        again with the new history."""
+        worker = self.register(worker)
+        self.release_dead()
+        for attempt in itertools.count():
+            history = self.trials()
+            suggestion = None
+            if not any(t.status == "pending" for t in history) and len(history) < budget:
+                suggestion = suggest(history, len(history) + 1)
+            with self.transaction() as db:
+                now = time.time()
+                rows = db.execute("SELECT id, status, objective FROM trials ORDER BY id").fetchall()
+                pending = next((r[0] for r in rows if r[1] == "pending"), None)
+                if pending is not None:
+                    db.execute(
+                        "UPDATE trials SET status = 'running', worker = ?, claimed = ?, "
+                        "attempts = attempts + 1 WHERE id = ?",
+                        (worker, now, pending),
+                    )
+                    return self._row(db, pending)
+                if len(rows) >= budget:
+                    return None
+                seen = [(t.id, t.status, t.objective) for t in history]
+                if suggestion is None or len(rows) != len(history):
+                    continue
+                if rows != seen and attempt < STRICT_RETRIES:
+                    continue
+                number = len(rows) + 1
                 db.execute(
-                    "UPDATE trials SET status = 'running', worker = ?, claimed = ?, "
-                    "attempts = attempts + 1 WHERE id = ?",
-                    (worker, now, row[0]),
+                    "INSERT INTO trials (id, parent, architecture, hparams, how, status, claimed, "
+                    "worker, attempts) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 1)",
+                    (
+                        number,
+                        suggestion.get("parent"),
+                        json.dumps(list(suggestion["architecture"])),
+                        json.dumps(suggestion["hparams"], sort_keys=True),
+                        suggestion.get("how", ""),
+                        now,
+                        worker,
+                    ),
                 )
-                return self._row(db, row[0])
-            count = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-            if count >= budget:
-                return None
-            number = count + 1
-            history = [self._from_sql(r) for r in db.execute(_SELECT + " ORDER BY id")]
-            suggestion = suggest([t for t in history if t.status in FINISHED], number)
-            db.execute(
-                "INSERT INTO trials (id, parent, architecture, hparams, how, status, claimed, "
-                "worker, attempts) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 1)",
-                (
-                    number,
-                    suggestion.get("parent"),
-                    json.dumps(list(suggestion["architecture"])),
-                    json.dumps(suggestion["hparams"], sort_keys=True),
-                    suggestion.get("how", ""),
-                    now,
-                    worker,
-                ),
-            )
-            return self._row(db, number)
+                return self._row(db, number)
+        raise AssertionError("unreachable")
 
     def finish(
         self,
@@ -271,63 +507,50 @@ class TrialStore:
         checkpoint: str | None = None,
         error: str | None = None,
         worker: str | None = None,
+        run_dir: str | Path | None = None,
     ) -> bool:
-        """Record the end of a trial (``done``, ``failed`` or ``infeasible``). Returns False
-        (and changes nothing) if the trial is no longer this worker's, e.g. it was released
-        as dead and re-claimed: its result is then recorded once, by the other worker."""
+        """Record the end of a trial (``done``, ``failed`` or ``infeasible``) and move its staged
+        ``run_dir`` to ``trials/<run_dir's name>``, both in one transaction. Returns False (and
+        changes nothing but deleting ``run_dir``) if the trial is no longer this worker's, e.g.
+        it was handed back as dead and re-claimed: its result is recorded once, by the other."""
         if status not in FINISHED:
             raise ValueError(f"status must be one of {', '.join(FINISHED)}, got {status!r}")
         worker = worker or worker_id()
+        staged = Path(run_dir) if run_dir is not None else None
         with self.transaction() as db:
             current = db.execute(
                 "SELECT status, worker FROM trials WHERE id = ?", (trial_id,)
             ).fetchone()
             if current is None:
                 raise StoreError(f"trial {trial_id} does not exist in {self.path}")
-            if current[0] != "running" or current[1] != worker:
-                return False
-            db.execute(
-                "UPDATE trials SET status = ?, objective = ?, val_metrics = ?, test_metrics = ?, "
-                "params = ?, seconds = ?, finished = ?, checkpoint = ?, error = ? WHERE id = ?",
-                (
-                    status,
-                    objective,
-                    json.dumps(dict(val_metrics or {}), sort_keys=True),
-                    json.dumps(dict(test_metrics or {}), sort_keys=True),
-                    params,
-                    seconds,
-                    time.time(),
-                    checkpoint,
-                    error,
-                    trial_id,
-                ),
-            )
-        return True
-
-    def release_dead(self, other_hosts: bool = False) -> list[int]:
-        """Hand ``running`` trials whose worker is gone back as ``pending``; returns their ids.
-        ``other_hosts=True`` (a resumed search) also releases trials of workers on other hosts,
-        which cannot be checked: if one is in fact alive, its late result is refused by
-        :meth:`finish`, so nothing is counted twice."""
-        with self.transaction() as db:
-            rows = db.execute("SELECT id, worker FROM trials WHERE status = 'running'").fetchall()
-            here = socket.gethostname()
-            released = [
-                i
-                for i, w in rows
-                if not _alive(w, self.lock_dir)
-                or (other_hosts and (w or "").split(":", 1)[0] != here)
-            ]
-            for trial_id in released:
+            mine = current[0] == "running" and current[1] == worker
+            if mine and staged is not None:
+                target = self.directory / TRIALS_DIR / staged.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():  # a run killed between this move and the commit
+                    shutil.rmtree(target)
+                os.replace(staged, target)
+            if mine:
                 db.execute(
-                    "UPDATE trials SET status = 'pending', worker = NULL WHERE id = ?", (trial_id,)
+                    "UPDATE trials SET status = ?, objective = ?, val_metrics = ?, "
+                    "test_metrics = ?, params = ?, seconds = ?, finished = ?, checkpoint = ?, "
+                    "error = ? WHERE id = ?",
+                    (
+                        status,
+                        objective,
+                        json.dumps(dict(val_metrics or {}), sort_keys=True),
+                        json.dumps(dict(test_metrics or {}), sort_keys=True),
+                        params,
+                        seconds,
+                        time.time(),
+                        checkpoint,
+                        error,
+                        trial_id,
+                    ),
                 )
-        return released
-
-    def worker_alive(self, worker: str | None) -> bool:
-        """Whether ``worker`` still holds its lease; a worker on another host cannot be checked
-        and counts as alive."""
-        return _alive(worker, self.lock_dir)
+        if not mine and staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+        return mine
 
     def release(self, trial_id: int, worker: str | None = None) -> bool:
         """Give a trial this worker holds back as ``pending`` (e.g. on Ctrl-C)."""

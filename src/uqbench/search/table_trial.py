@@ -107,7 +107,7 @@ def run_table_trial(
                 f"{space.max_ms_per_example}"
             )
             return outcome
-        output = _runner.trial_dir(context.directory, trial.id)
+        output = _runner.trial_dir(context.staging or context.directory, trial.id)
         notes = {"transfer": warm.as_record()} if warm is not None else {}
         outcome.test_metrics = write_table_run(
             context,
@@ -135,7 +135,7 @@ def run_table_trial(
                 **notes,
             },
         )
-        outcome.checkpoint = str(output.relative_to(context.directory) / "checkpoint.safetensors")
+        outcome.checkpoint = str(Path(_runner.TRIALS_DIR) / output.name / "checkpoint.safetensors")
         outcome.status = "done"
     except (KeyboardInterrupt, _runner.StopRequested):
         raise
