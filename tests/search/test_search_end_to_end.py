@@ -362,9 +362,10 @@ def test_on_a_ray_cluster_only_the_driver_opens_the_store(tmp_path):
         assert probe.startswith("a Ray task touched the search directory")  # the guard works
         touched.unlink()
         (directory / "probe").unlink()
+        # the 5th trial is an ensemble (every 5th by default): the driver builds it
         run_search(
             small_request(
-                tmp_path, trials=3, workers=2, executor="ray", ray_address=cluster.address
+                tmp_path, trials=5, workers=2, executor="ray", ray_address=cluster.address
             )
         )
     finally:
@@ -373,7 +374,8 @@ def test_on_a_ray_cluster_only_the_driver_opens_the_store(tmp_path):
     assert not touched.exists(), touched.read_text()
     store = TrialStore(directory / "search.db")
     trials = store.trials()
-    assert [t.status for t in trials] == ["done"] * 3, [t.error for t in trials]
+    assert [t.status for t in trials] == ["done"] * 5, [t.error for t in trials]
+    assert [t.how for t in trials].count("ensemble") == 1
     assert len({t.worker for t in trials}) == 1  # the driver's lease: it claimed every trial
     for trial in trials:
         run = json.loads((directory / "trials" / f"{trial.id:04d}" / "summary.json").read_text())
