@@ -283,23 +283,7 @@ def run_trial(
         sample = data.x_val[: min(256, data.x_val.shape[0])]
         with torch.no_grad():
             latency = latency_record(predict, sample, warmup=1, repeats=3, device=runtime.device)
-        cost = {"params": float(outcome.params), "ms_per_example": latency["ms_per_example"]}
-        objective = objectives.value(space, outcome.val_metrics, cost)
-        if space.terms:
-            outcome.val_metrics[space.objective_key] = objective
-        if not math.isfinite(objective):
-            outcome.error = f"the objective {space.objective_key} is {objective}"
-            return outcome
-        outcome.objective = float(objective)
-        if (
-            space.max_ms_per_example is not None
-            and latency["ms_per_example"] > space.max_ms_per_example
-        ):
-            outcome.status = "infeasible"
-            outcome.error = (
-                f"{latency['ms_per_example']:.4f} ms per example > max_ms_per_example "
-                f"{space.max_ms_per_example}"
-            )
+        if not score(space, outcome, latency):
             return outcome
         notes = {"transfer": warm.as_record()} if warm is not None else {}
         if distilled:
@@ -361,6 +345,28 @@ def _distillation(
         "loss": space.distill_loss,
         "teacher_outputs": "computed once" if teacher.precomputed else "per augmented batch",
     }
+
+
+def score(space: SearchSpace, outcome: TrialOutcome, latency: Mapping[str, float]) -> bool:
+    """Set ``outcome``'s objective from its validation metrics and costs (parameters, measured
+    latency); False, with the error (and ``infeasible`` for a broken latency budget), when the
+    trial cannot count."""
+    cost = {"params": float(outcome.params), "ms_per_example": latency["ms_per_example"]}
+    objective = objectives.value(space, outcome.val_metrics, cost)
+    if space.terms:
+        outcome.val_metrics[space.objective_key] = objective
+    if not math.isfinite(objective):
+        outcome.error = f"the objective {space.objective_key} is {objective}"
+        return False
+    outcome.objective = float(objective)
+    limit = space.max_ms_per_example
+    if limit is not None and latency["ms_per_example"] > limit:
+        outcome.status = "infeasible"
+        outcome.error = (
+            f"{latency['ms_per_example']:.4f} ms per example > max_ms_per_example {limit}"
+        )
+        return False
+    return True
 
 
 def run_ensemble_trial(context: SearchContext, trial: TrialRow) -> TrialOutcome:

@@ -88,24 +88,8 @@ def run_table_trial(
         sample = data.x_val[: min(256, data.x_val.shape[0])]
         with torch.no_grad():
             latency = latency_record(network, sample, warmup=1, repeats=3, device=runtime.device)
-        cost = {"params": float(outcome.params), "ms_per_example": latency["ms_per_example"]}
         outcome.val_metrics.update(objectives.derived(outcome.val_metrics))
-        objective = objectives.value(space, outcome.val_metrics, cost)
-        if space.terms:
-            outcome.val_metrics[space.objective_key] = objective
-        if not math.isfinite(objective):
-            outcome.error = f"the objective {space.objective_key} is {objective}"
-            return outcome
-        outcome.objective = float(objective)
-        if (
-            space.max_ms_per_example is not None
-            and latency["ms_per_example"] > space.max_ms_per_example
-        ):
-            outcome.status = "infeasible"
-            outcome.error = (
-                f"{latency['ms_per_example']:.4f} ms per example > max_ms_per_example "
-                f"{space.max_ms_per_example}"
-            )
+        if not _runner.score(space, outcome, latency):
             return outcome
         output = _runner.trial_dir(context.staging or context.directory, trial.id)
         notes = {"transfer": warm.as_record()} if warm is not None else {}
