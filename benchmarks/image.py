@@ -425,6 +425,15 @@ def main() -> int:
         lines, found = section(setting, methods, why)
         sections += lines
         notes += found
+    sections += [
+        "## CIFAR-10, protocol `ub` (WRN-28-10, 200-250 epochs)",
+        "",
+        "Pending: hours of a GPU per run. Every method runs it as `uqbench run image/<method> "
+        "--dataset=PATH/cifar10-jpeg75.tar.gz --protocol=ub --output_dir=DIR`; a run killed "
+        "when the GPU is taken back continues with the same command and `--resume` (its state "
+        "is saved after every epoch).",
+        "",
+    ]
     report = "\n".join(
         [
             "# Image classification baselines",
