@@ -179,7 +179,7 @@ def _calibration(args: argparse.Namespace):
 
 def _report(argv: Sequence[str]) -> None:
     """``uqbench report PATH...``: write report.html, report.md and CSV files."""
-    from uqbench.analysis.report import FORMATS, build_report, write_report
+    from uqbench.analysis.report import FORMATS, build_report, check_formats, write_report
 
     parser = _report_parser("uqbench report")
     parser.add_argument("--out", default="report", help="output folder (default: ./report)")
@@ -189,6 +189,7 @@ def _report(argv: Sequence[str]) -> None:
     parser.add_argument("--no_figures", action="store_true", help="tables only (faster)")
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    check_formats(formats)
     start = time.perf_counter()
     report = build_report(args.paths, _calibration(args), figures=not args.no_figures)
     written = write_report(report, args.out, formats)

@@ -175,11 +175,15 @@ def _write(path: Path, text: str | bytes) -> None:
     os.replace(tmp, path)
 
 
+def check_formats(formats: Sequence[str]) -> None:
+    """A clear error for an output format other than :data:`FORMATS` (or none)."""
+    if not formats or set(formats) - set(FORMATS):
+        raise ValueError(f"--format takes {', '.join(FORMATS)}; got {', '.join(formats) or 'none'}")
+
+
 def write_report(report: Report, out: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write the report's files into ``out`` (created); returns their paths."""
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown or not formats:
-        raise ValueError(f"--format takes {', '.join(FORMATS)}; got {', '.join(formats) or 'none'}")
+    check_formats(formats)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
