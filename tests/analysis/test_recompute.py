@@ -37,6 +37,7 @@ def test_regression_runs_recompute_to_their_recorded_metrics(tmp_path):
         ["--dataset=diabetes", "--split=0,1", "--epochs=2", "--quiet", f"--output_dir={out}"],
     )
     run = read_run(out)
+    assert "protocol_id" in run.summary and run.summary["protocol_id"] is None  # not a UCI set
     recomputed = recorded_metrics(run)
     recorded = {k: v for k, v in run.metrics.items() if not k.startswith("cost/")}
     assert (

@@ -116,8 +116,9 @@ def dataset_tables(dataset: str, rows: list[Row], published: list[Row]) -> list[
         columns = sorted({k for r in rows for k in r.cells if section(k) == name})
         if not columns:
             continue
+        mine = [r for r in rows if any(k in columns for k in r.cells)]
         refs = [r for r in published if any(k in columns for k in r.cells)]
-        table = Table(dataset, name, columns, [*rows, *refs])
+        table = Table(dataset, name, columns, [*mine, *refs])
         mark_best(table)
         tables.append(table)
     return tables
