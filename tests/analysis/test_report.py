@@ -120,3 +120,16 @@ def test_protocol_ids_from_flags():
     old_run = {"method": "uci/ensemble", "dataset": {"name": "wine"}, "split": "all"}
     assert protocol_id(old_run, {}) == "uci-standard"
     assert protocol_id({**old_run, "protocol_id": "x"}, {}) == "x"
+
+
+def test_the_drawn_roc_curve_has_the_recorded_auroc():
+    import numpy as np
+
+    from uqbench.analysis.run_figures import roc_points
+    from uqbench.metrics import ood_auroc
+
+    rng = np.random.default_rng(1)
+    inside, outside = rng.normal(1, 1, 200).round(1), rng.normal(0, 1, 150).round(1)  # ties
+    fpr, tpr = roc_points(inside, outside)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    assert np.trapezoid(tpr, fpr) == pytest.approx(ood_auroc(inside, outside), rel=1e-12)

@@ -125,16 +125,15 @@ def dataset_tables(dataset: str, rows: list[Row], published: list[Row]) -> list[
 
 
 def paired_table(dataset: str, groups: list[Group], rows: list[Row]) -> Table | None:
-    """Paired differences to the best group of each headline metric, over shared seeds and
-    splits; ``None`` when no two groups share at least two units."""
-    columns = [k for k in HEADLINE if any(k in r.cells for r in rows)]
+    """Paired differences to the best group (of those with two or more values) of each headline
+    metric, over shared seeds and splits; ``None`` when no two groups share two units."""
     diffs: dict[str, dict[str, Estimate]] = {g.name: {} for g in groups}
-    for column in columns:
+    for column in HEADLINE:
         way = direction(column)
         scored = [
             (r.cells[column].mean, g)
             for r, g in zip(rows, groups, strict=True)
-            if column in r.cells
+            if column in r.cells and r.cells[column].n >= 2
         ]
         if way is None or len(scored) < 2:
             continue
@@ -143,6 +142,7 @@ def paired_table(dataset: str, groups: list[Group], rows: list[Row]) -> Table | 
             if group is not best and (d := paired(group, best, column)) is not None:
                 diffs[group.name][column] = d
     kept = [Row(name, cells) for name, cells in diffs.items() if cells]
+    columns = [k for k in HEADLINE if any(k in r.cells for r in kept)]
     if not kept:
         return None
     return Table(
