@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from uqbench.analysis.tables import Table, cells_of, fmt_number
+from uqbench.analysis.tables import Table, cells_of
 
 CSV_HEADER = ("dataset", "table", "row", "published_source", "runs", "metric", "mean", "se", "n")
 
@@ -93,6 +93,3 @@ def _line(cells: list[str], widths: list[int]) -> str:
     return "  ".join(
         [first.ljust(widths[0]), *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True))]
     ).rstrip()
-
-
-__all__ = ["aligned", "csv_text", "fmt_number", "markdown"]
