@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from uqbench import baselines
+from uqbench.analysis import references
 from uqbench.data import resolve_data_dir
 from uqbench.training.progress import format_seconds
 from uqbench.training.report import markdown_table
@@ -36,30 +37,13 @@ from uqbench.training.report import markdown_table
 DATASETS = ("boston", "concrete", "energy", "kin8nm", "naval", "power", "protein", "wine", "yacht")
 METHODS = ("uci/deterministic", "uci/dropout", "uci/ensemble")
 
-# Deep Ensembles paper, Table 1, as printed: ((RMSE mean, sd), (NLL mean, sd)) over splits.
-DEEP_ENSEMBLES_TABLE = {
-    "boston": {"dropout": ((2.97, 0.85), (2.46, 0.25)), "ensemble": ((3.28, 1.00), (2.41, 0.25))},
-    "concrete": {"dropout": ((5.23, 0.53), (3.04, 0.09)), "ensemble": ((6.03, 0.58), (3.06, 0.18))},
-    "energy": {"dropout": ((1.66, 0.19), (1.99, 0.09)), "ensemble": ((2.09, 0.29), (1.38, 0.22))},
-    "kin8nm": {"dropout": ((0.10, 0.00), (-0.95, 0.03)), "ensemble": ((0.09, 0.00), (-1.20, 0.02))},
-    "naval": {"dropout": ((0.01, 0.00), (-3.80, 0.05)), "ensemble": ((0.00, 0.00), (-5.63, 0.05))},
-    "power": {"dropout": ((4.02, 0.18), (2.80, 0.05)), "ensemble": ((4.11, 0.17), (2.79, 0.04))},
-    "protein": {"dropout": ((4.36, 0.04), (2.89, 0.01)), "ensemble": ((4.71, 0.06), (2.83, 0.02))},
-    "wine": {"dropout": ((0.62, 0.04), (0.93, 0.06)), "ensemble": ((0.64, 0.04), (0.94, 0.12))},
-    "yacht": {"dropout": ((1.11, 0.38), (1.55, 0.12)), "ensemble": ((1.58, 0.48), (1.18, 0.21))},
-}
-# Gal's MC dropout re-runs (long protocol): ((RMSE mean, se), (NLL mean, se)); NLL = -LL.
-DROPOUT_RERUNS = {
-    "boston": ((2.90, 0.18), (2.40, 0.04)),
-    "concrete": ((4.82, 0.16), (2.93, 0.02)),
-    "energy": ((0.54, 0.06), (1.21, 0.01)),
-    "kin8nm": ((0.08, 0.00), (-1.14, 0.01)),
-    "naval": ((0.00, 0.00), (-4.45, 0.00)),
-    "power": ((4.01, 0.04), (2.80, 0.01)),
-    "protein": ((4.27, 0.02), (2.87, 0.00)),
-    "wine": ((0.62, 0.01), (0.93, 0.01)),
-    "yacht": ((0.67, 0.05), (1.25, 0.01)),
-}
+
+def published(protocol_id: str, dataset: str, method: str) -> tuple[tuple[float, float], ...]:
+    """``((RMSE mean, error), (NLL mean, error))`` as printed, from the package's reference table
+    (``uqbench.analysis.references``): Deep Ensembles Table 1 under ``uci-standard`` (standard
+    deviations), Gal's MC dropout re-runs under ``uci-dropout-long`` (standard errors)."""
+    ref = references.one(protocol_id, dataset, method)
+    return ref.pair("test/rmse"), ref.pair("test/nll")
 
 
 def over_splits(summary: dict, key: str, error: str) -> tuple[float, float]:
@@ -109,7 +93,10 @@ def standard_report(args: argparse.Namespace, methods: list[str]) -> tuple[str, 
     datasets = args.datasets.split(",")
     rows, ensemble_wins, dropout_ok = [], 0, 0
     for dataset in datasets:
-        pub = DEEP_ENSEMBLES_TABLE[dataset]
+        pub = {
+            "dropout": published("uci-standard", dataset, "uci/dropout"),
+            "ensemble": published("uci-standard", dataset, "uci/ensemble"),
+        }
         row = [dataset]
         for metric, index in (("rmse", 0), ("nll", 1)):
             row += [fmt(over_splits(summaries[dataset, m], metric, "sd")) for m in methods]
@@ -165,7 +152,7 @@ def long_report(args: argparse.Namespace) -> tuple[str, float]:
     for dataset in args.datasets.split(","):
         summary = summaries[dataset, "uci/dropout"]
         rmse, nll = over_splits(summary, "rmse", "se"), over_splits(summary, "nll", "se")
-        pub = DROPOUT_RERUNS[dataset]
+        pub = published("uci-dropout-long", dataset, "uci/dropout")
         ok += nll[0] <= pub[1][0] + pub[1][1]
         rows.append(
             [

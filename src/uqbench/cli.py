@@ -1,10 +1,12 @@
-"""The ``uqbench`` command: ``list``, ``run <baseline> [--flags]``, ``eval``, ``search``, ``demo``."""
+"""The ``uqbench`` command: ``list``, ``run <baseline> [--flags]``, ``eval``, ``search``,
+``report``, ``compare``, ``demo``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 import uqbench
@@ -32,6 +34,12 @@ commands:
                                       the best model (or trial N's) as one checkpoint that
                                       uqbench.load_run() applies to raw input
   search blocks                       the building blocks a search space can use
+  report PATH... [--out=DIR] [--format=html,md,csv] [--num_bins=N] [--binning=width|mass]
+         [--classwise] [--no_figures]
+                                      tables (mean ± standard error over seeds and splits),
+                                      figures and one self-contained HTML page from every run
+                                      and search directory under the paths
+  compare PATH... [--all]             the same tables, aligned in the terminal
   demo [--output_dir=DIR]             compare the baselines on built-in data, then a short
                                       model search on digits (about 30 s)
   --version                           print the version
@@ -131,6 +139,84 @@ def _eval(argv: Sequence[str]) -> None:
         cifar10c_dir=args.cifar10c_dir,
         temperature_scaling=args.temperature_scaling,
     )
+
+
+def _report_parser(prog: str) -> argparse.ArgumentParser:
+    """The flags ``uqbench report`` and ``uqbench compare`` share."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Group run directories by their flags (all but seed, split and output "
+        "directory), average seeds and splits, and compare; searches are summarised too.",
+    )
+    parser.add_argument("paths", nargs="+", help="run or search directories, or folders of them")
+    parser.add_argument(
+        "--num_bins",
+        type=int,
+        default=None,
+        help="recompute a calibration error from the saved predictions with this many bins "
+        "(beside the recorded 15-bin ECE; default: none recomputed)",
+    )
+    parser.add_argument(
+        "--binning",
+        choices=["width", "mass"],
+        default=None,
+        help="bins of the recomputed calibration error: equal-width or equal-mass (default width)",
+    )
+    parser.add_argument(
+        "--classwise", action="store_true", help="recompute the classwise calibration error"
+    )
+    return parser
+
+
+def _calibration(args: argparse.Namespace):
+    """The user's calibration-error definition, or ``None`` when no flag asks for one."""
+    from uqbench.analysis.recompute import Calibration
+
+    if args.num_bins is None and args.binning is None and not args.classwise:
+        return None
+    return Calibration(args.num_bins or 15, args.binning or "width", args.classwise)
+
+
+def _report(argv: Sequence[str]) -> None:
+    """``uqbench report PATH...``: write report.html, report.md and CSV files."""
+    from uqbench.analysis.report import FORMATS, build_report, check_formats, write_report
+
+    parser = _report_parser("uqbench report")
+    parser.add_argument("--out", default="report", help="output folder (default: ./report)")
+    parser.add_argument(
+        "--format", default=",".join(FORMATS), help="comma-separated: html, md, csv (default: all)"
+    )
+    parser.add_argument("--no_figures", action="store_true", help="tables only (faster)")
+    args = parser.parse_args(argv)
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    check_formats(formats)
+    start = time.perf_counter()
+    report = build_report(args.paths, _calibration(args), figures=not args.no_figures)
+    written = write_report(report, args.out, formats)
+    for path, why in report.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    print(
+        f"report: {report.runs} runs, {report.searches} searches, {len(report.tables)} tables, "
+        f"{len(report.figures)} figures in {time.perf_counter() - start:.1f}s; wrote "
+        + ", ".join(str(p) for p in written)
+    )
+
+
+def _compare(argv: Sequence[str]) -> None:
+    """``uqbench compare PATH...``: the report's tables aligned in the terminal."""
+    from uqbench.analysis.report import build_report
+    from uqbench.analysis.text_formats import aligned
+
+    parser = _report_parser("uqbench compare")
+    parser.add_argument(
+        "--all", action="store_true", help="also every corruption type and severity"
+    )
+    args = parser.parse_args(argv)
+    report = build_report(args.paths, _calibration(args), figures=False)
+    tables = [t for t in report.tables if args.all or t.section != "corrupted by type"]
+    print(aligned(tables))
+    for path, why in report.skipped:
+        print(f"skipped {path}: {why}")
 
 
 SEARCH_EPILOG = """\
@@ -353,6 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = _search(rest)
             if code:
                 return code
+        elif command == "report":
+            _report(rest)
+        elif command == "compare":
+            _compare(rest)
         elif command == "demo":
             from uqbench.demo import run_demo
             from uqbench.search.outputs import SearchNotComplete

@@ -87,26 +87,41 @@ def adaptive_ece(probs: ArrayLike, labels: ArrayLike, num_bins: int = 15) -> flo
     predictor whose accuracy equals its confidence scores 0 for every order of its labels."""
     num_bins = count("num_bins", num_bins)
     probs, labels = probabilities_and_labels(probs, labels)
-    confidence = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    return equal_mass_calibration_error(probs.max(axis=1), correct, num_bins)
+
+
+def equal_mass_calibration_error(
+    confidence: np.ndarray, outcome: np.ndarray, num_bins: int = 15
+) -> float:
+    """Equal-mass binned calibration error of ``confidence`` against 0/1 ``outcome``, ties kept
+    in one bin: the bins of ``adaptive_ece``, ``sum_b (n_b / N) |mean(outcome in b) -
+    mean(confidence in b)|`` over non-empty bins."""
+    num_bins = count("num_bins", num_bins)
     ordered = np.sort(confidence)
     groups = min(num_bins, len(ordered))
     sizes = [len(run) for run in np.array_split(ordered, groups)]
     starts = np.cumsum(sizes)[:-1]  # sorted positions s_1..s_{G-1} where runs 2..G start
     bins = np.searchsorted(ordered[starts], confidence, side="right")
-    return _weighted_gap(bins, confidence, correct, groups)
+    return _weighted_gap(bins, confidence, outcome, groups)
 
 
-def classwise_ece(probs: ArrayLike, labels: ArrayLike, num_bins: int = 15) -> float:
+def classwise_ece(
+    probs: ArrayLike, labels: ArrayLike, num_bins: int = 15, binning: str = "width"
+) -> float:
     """Classwise expected calibration error, mean over classes (Kull et al. 2019).
 
     ``(1/K) sum_k sum_b (n_bk / N) |mean_{i in b} 1[y_i = k] - mean_{i in b} p_ik|``: for each
-    class k, the equal-width binned calibration error (bins ``(b/B, (b+1)/B]``) of that class's
-    probability against the indicator of that class, over all N examples."""
+    class k, the binned calibration error of that class's probability against the indicator of
+    that class, over all N examples; ``binning="width"`` (default) uses the bins ``(b/B,
+    (b+1)/B]``, ``"mass"`` the tie-safe equal-mass bins of ``adaptive_ece`` on ``p_k``."""
     num_bins = count("num_bins", num_bins)
+    if binning not in ("width", "mass"):
+        raise ValueError(f"binning must be 'width' or 'mass', got {binning!r}")
     probs, labels = probabilities_and_labels(probs, labels)
+    error = binned_calibration_error if binning == "width" else equal_mass_calibration_error
     errors = [
-        binned_calibration_error(probs[:, k], (labels == k).astype(np.float64), num_bins)
+        error(probs[:, k], (labels == k).astype(np.float64), num_bins)
         for k in range(probs.shape[1])
     ]
     return float(np.mean(errors))

@@ -27,6 +27,7 @@ from uqbench.data import ood as ood_sets
 from uqbench.data.corrupted import CorruptionSuite, resolve_corruptions, resolve_severities
 from uqbench.data.images import channel_stats
 from uqbench.layers.temperature import fit_temperature
+from uqbench.protocol_ids import flag_values, image_protocol_id
 from uqbench.training import flags as common
 from uqbench.training import predictors
 from uqbench.training.classifier import Recipe, Runtime, fit
@@ -457,6 +458,9 @@ def finish_run(
         extra={
             "model": task.model_name,
             "protocol": task.protocol.name,
+            "protocol_id": image_protocol_id(
+                task.protocol.name, task.model_name, flag_values(flag_lines)
+            ),
             "recipe": task.recipe.as_dict(),
             "runtime": {
                 "precision": task.runtime.precision,

@@ -23,6 +23,7 @@ from uqbench import data, metrics
 from uqbench.layers.gaussian_head import gaussian_mean_variance
 from uqbench.layers.mc_dropout import mc_dropout
 from uqbench.models.mlp import MLP
+from uqbench.protocol_ids import flag_values, uci_protocol_id
 from uqbench.training import flags as common
 from uqbench.training.environment import describe_device, peak_memory_mb, select_device
 from uqbench.training.loop import train_models
@@ -304,13 +305,14 @@ def finish_run(
     metrics_mean["cost/params"] = float(params)
     metrics_mean["cost/peak_memory_mb"] = peak_memory_mb(task.device)
     data_hash = combined_hash([s.data_hash for s in task.splits])
+    split_label = _split_label(split_ids)
     summary = build_summary(
         kind="baseline",
         method=task.method,
         dataset={"name": task.dataset, "root": Path(common.DATASET.value).name},
         data_hash=data_hash,
         seed=task.seed,
-        split=_split_label(split_ids),
+        split=split_label,
         device=describe_device(task.device),
         metrics=metrics_mean,
         timings={
@@ -322,6 +324,9 @@ def finish_run(
         extra={
             "splits": {str(i): dict(m) for i, m in zip(split_ids, per_split, strict=True)},
             "runtime": {"threads": torch.get_num_threads()},
+            "protocol_id": uci_protocol_id(
+                task.method, task.dataset, {"split": str(split_label), **flag_values(flag_lines)}
+            ),
             **(extra or {}),
         },
     )
