@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from table_searches import resume_suggests_the_same, table_request
 
 from uqbench.cli import main
 from uqbench.search.algorithms import Suggestion, Trial, make_algorithm
-from uqbench.search.driver import SearchRequest, run_search
+from uqbench.search.driver import run_search
 from uqbench.search.plugins import BadSuggestion, PluginError
 from uqbench.search.space import Range, SearchSpace
 from uqbench.search.store import TrialStore
@@ -24,15 +25,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "search.md"
 SPACE = SearchSpace(
     blocks=("a", "b", "c", "d"), max_depth=3, hyperparameters={"learning_rate": Range(1e-3, 0.1)}
 )
-TABLE_SPEC = """
-blocks = ["fc_32", "fc_64", "dropout_10", "layer_norm"]
-max_depth = 3
-[training]
-epochs = 2
-[ensemble]
-enabled = false
-"""
-
 BROKEN = '''
 from uqbench.search import Suggestion
 
@@ -101,42 +93,6 @@ def test_the_docs_example_is_deterministic_per_seed_and_climbs_from_the_best(plu
     assert first.name == "hill_climb"
 
 
-def _table_request(tmp_path: Path, algorithm: str, trials: int, **extra) -> SearchRequest:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    spec = tmp_path / "table.toml"
-    spec.write_text(TABLE_SPEC)
-    values = {
-        "dataset": "iris",
-        "output_dir": str(tmp_path / "search"),
-        "trials": trials,
-        "spec": str(spec),
-        "algorithm": algorithm,
-        "seed": 4,
-        "quiet": True,
-    }
-    return SearchRequest(**{**values, **extra})
-
-
-def _suggestions(directory: Path) -> list[tuple]:
-    rows = TrialStore(directory / "search.db").trials()
-    return [(t.id, t.architecture, t.hparams, t.parent, t.status) for t in rows]
-
-
-def resume_suggests_the_same(tmp_path: Path, algorithm: str, total: int) -> list[tuple]:
-    """A search of ``total`` trials in one go, and one stopped after 2 and resumed to
-    ``total``: the same trials, suggestion by suggestion; returns them."""
-    straight = _table_request(tmp_path / "straight", algorithm, total)
-    assert run_search(straight)["status"] == "complete"
-    stopped = _table_request(tmp_path / "stopped", algorithm, 2)
-    run_search(stopped)
-    resumed = _table_request(tmp_path / "stopped", algorithm, total, resume=True)
-    assert run_search(resumed)["status"] == "complete"
-    made = _suggestions(Path(straight.output_dir))
-    assert made == _suggestions(Path(resumed.output_dir))
-    assert len(made) == total
-    return made
-
-
 def test_a_plugin_search_runs_and_resumes_with_the_same_suggestions(tmp_path, plugins):
     made = resume_suggests_the_same(tmp_path, "doc_search:HillClimb", 5)
     assert [how for *_, how in made] == ["done"] * 5
@@ -169,7 +125,7 @@ def test_bad_plugins_are_refused_before_anything_is_written(
 
 
 def test_a_bad_suggestion_during_the_search_stops_it_with_the_reason(tmp_path, plugins):
-    request = _table_request(tmp_path, "broken_plugins:LateBlunder", 4)
+    request = table_request(tmp_path, "broken_plugins:LateBlunder", 4)
     with pytest.raises(BadSuggestion, match="parent 99 is not a completed trial"):
         run_search(request)
     rows = TrialStore(tmp_path / "search" / "search.db").trials()
