@@ -12,7 +12,7 @@ TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-RAY_STAMP := $(VENV)/.installed-ray
+EXTRAS_STAMP := $(VENV)/.installed-extras
 
 .PHONY: demo test lint format benchmark clean
 
@@ -23,15 +23,15 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-# The tests also cover the Ray executor of the search, an optional extra.
-$(RAY_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[ray]"
-	@touch $(RAY_STAMP)
+# The tests also cover the Ray executor and the Optuna algorithm of the search, optional extras.
+$(EXTRAS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[ray,optuna]"
+	@touch $(EXTRAS_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/uqbench demo
 
-test: $(STAMP) $(RAY_STAMP)
+test: $(STAMP) $(EXTRAS_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -241,7 +241,7 @@ exit codes:
 
 def _search_parser() -> argparse.ArgumentParser:
     """The parser of ``uqbench search``: every flag with a one-line help and its default."""
-    from uqbench.search.algorithms import ALGORITHMS
+    from uqbench.search.algorithms import CHOICES
     from uqbench.search.executors import EXECUTORS
 
     parser = argparse.ArgumentParser(
@@ -279,8 +279,9 @@ def _search_parser() -> argparse.ArgumentParser:
     add(
         "--algorithm",
         default="adaptive",
-        metavar="{" + ",".join(ALGORITHMS) + "}",
-        help="how trials are suggested (default: adaptive)",
+        metavar="{" + ",".join(CHOICES) + "}",
+        help="how trials are suggested; optuna needs uqbench[optuna]; package.module:factory "
+        "is your own (docs/search.md) (default: adaptive)",
     )
     add("--seed", type=int, default=0, help="seed of the suggestions and trials (default: 0)")
     add(

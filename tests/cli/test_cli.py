@@ -156,7 +156,7 @@ def test_search_help_gives_every_flag_a_help_line_with_its_true_default(capsys):
         else:
             shown = "off" if action.default is False else str(action.default)
             assert f"(default: {shown})" in action.help, action.dest
-    assert "--algorithm {adaptive,random,evolution}" in text
+    assert "--algorithm {adaptive,random,evolution,optuna}" in text
     assert "--executor {local,ray}" in text
     assert "Failed and infeasible trials count toward --trials" in text
     assert "0 finished: the budget is done" in text and "1 failed" in text

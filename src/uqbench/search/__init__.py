@@ -1,12 +1,13 @@
-"""Model search: blocks, a search space, adaptive / random / evolution algorithms, a trial store
-that loses nothing, and executors (in-process, local workers, Ray).
+"""Model search: blocks, a search space, adaptive / random / evolution / Optuna TPE algorithms,
+a trial store that loses nothing, and executors (in-process, local workers, Ray).
 
     from uqbench import search
     summary = search.run_search(search.SearchRequest(dataset="digits", output_dir="runs/s1"))
     model, metadata = search.load_model("runs/s1/best_model.safetensors")
 
 A user's own block plugs in with ``@search.register_block("name")`` or by dotted path in the
-spec (``"my_package.blocks:my_block"``). See docs/search.md.
+spec (``"my_package.blocks:my_block"``); a search algorithm of one's own with
+``--algorithm=my_package.module:factory`` (an :class:`Algorithm`). See docs/search.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _LAZY = {
     "SpecError": ("uqbench.search.space", "SpecError"),
     "load_space": ("uqbench.search.space", "load_space"),
     "make_algorithm": ("uqbench.search.algorithms", "make_algorithm"),
+    "Algorithm": ("uqbench.search.algorithms", "Algorithm"),
+    "Suggestion": ("uqbench.search.algorithms", "Suggestion"),
+    "Trial": ("uqbench.search.algorithms", "Trial"),
     "TrialStore": ("uqbench.search.store", "TrialStore"),
     "SearchRequest": ("uqbench.search.driver", "SearchRequest"),
     "run_search": ("uqbench.search.driver", "run_search"),

@@ -1,17 +1,20 @@
 """Search algorithms: the next architecture and hyperparameters to try, given the trials so far.
 
-Three algorithms share one interface (:class:`Algorithm`): ``adaptive`` (Model Search's greedy,
-incremental search: grow or mutate one of the best trials so far), ``random``, and
-``evolution`` (regularized evolution, Real et al. 2019). A suggestion depends only on the space,
-the seed, the history and the trial number (randomness comes only from
-``numpy.random.default_rng([seed, trial_number])``), so a resumed search suggests exactly what
-it would have. Every suggestion passes ``check`` (its architecture builds for the data) and
-repeats no earlier trial when another try can avoid it.
+Three algorithms are built in and share one interface (:class:`Algorithm`): ``adaptive`` (Model
+Search's greedy, incremental search: grow or mutate one of the best trials so far), ``random``,
+and ``evolution`` (regularized evolution, Real et al. 2019). ``optuna`` (Optuna's TPE, an
+optional extra) and any ``package.module:factory`` plug in through the same interface
+(:mod:`uqbench.search.plugins`). A suggestion depends only on the space, the seed, the history
+and the trial number (randomness comes only from ``numpy.random.default_rng([seed,
+trial_number])``), so a resumed search suggests exactly what it would have. Every suggestion
+passes ``check`` (its architecture builds for the data) and repeats no earlier trial when
+another try can avoid it.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import itertools
 import json
 import math
@@ -24,6 +27,9 @@ import numpy as np
 from uqbench.search.space import SearchSpace
 
 ALGORITHMS = ("adaptive", "random", "evolution")
+# Algorithms that plug in like a user's own, with the extra that installs what they need.
+OPTIONAL = {"optuna": ("uqbench.search.tpe:TPESearch", "optuna")}
+CHOICES = (*ALGORITHMS, *OPTIONAL)
 WITH_PARENTS = ("adaptive", "evolution")  # algorithms whose trials have a parent to learn from
 RETRIES = 50  # proposals tried before falling back to a neighbour or a random architecture
 RANDOM_TRIES = 2000  # random architectures tried before concluding that none builds
@@ -58,8 +64,9 @@ def conv_before_dense(architecture: Sequence[str], kind_of: KindOf) -> Architect
 
 
 def check_algorithm_space(name: str, space: SearchSpace) -> None:
-    """Refuse settings that the algorithm ``name`` cannot honour (before anything trains)."""
-    if space.transfer != "none" and name not in WITH_PARENTS:
+    """Refuse settings that the algorithm ``name`` cannot honour (before anything trains); a
+    plug-in's trials warm-start from the parents its suggestions name."""
+    if space.transfer != "none" and name in CHOICES and name not in WITH_PARENTS:
         raise ValueError(
             f"[transfer] mode = {space.transfer!r} starts a trial from its parent's weights, but "
             f"--algorithm={name} suggests trials without parents; use --algorithm=adaptive or "
@@ -97,7 +104,10 @@ class Suggestion:
 
 
 class Algorithm(Protocol):
-    """Suggests the next trial from the trials so far (any order; any statuses)."""
+    """Suggests the next trial from the trials so far (any order; any statuses: ``running``
+    trials have no objective yet, and are architectures not to repeat, not results). The
+    suggestion must depend only on the space, the seed, the history and ``trial_number``, so a
+    resumed search suggests the same."""
 
     name: str
 
@@ -111,21 +121,34 @@ def make_algorithm(
     check: Check,
     kind_of: KindOf = registered_kind,
 ) -> Algorithm:
-    """The search algorithm ``name`` (one of :data:`ALGORITHMS`) for ``space``; ``check`` says
-    whether an architecture builds for the data and fits the parameter budget; ``kind_of`` gives
-    a block's kind (where a grown block goes)."""
+    """The search algorithm ``name`` (one of :data:`CHOICES`, or ``package.module:factory``)
+    for ``space``; ``check`` says whether an architecture builds for the data and fits the
+    parameter budget; ``kind_of`` gives a block's kind (where a grown block goes)."""
+    from uqbench.search import plugins
+
     kinds: dict[str, type[_Search]] = {
         "adaptive": Adaptive,
         "random": RandomSearch,
         "evolution": Evolution,
     }
-    if name not in kinds:
-        match = difflib.get_close_matches(str(name), ALGORITHMS, n=1)
-        hint = f"; did you mean {match[0]!r}?" if match else ""
-        raise ValueError(
-            f"unknown search algorithm {name!r}{hint} (choose from {', '.join(ALGORITHMS)})"
-        )
-    return kinds[name](space, seed, check, kind_of)
+    if name in kinds:
+        return kinds[name](space, seed, check, kind_of)
+    if name in OPTIONAL:
+        path, extra = OPTIONAL[name]
+        if importlib.util.find_spec(extra) is None:
+            raise plugins.PluginError(
+                f"--algorithm={name} needs {extra}, which is not installed: "
+                f"pip install 'uqbench[{extra}]'"
+            )
+        return plugins.make_plugin(path, space, seed, check)
+    if plugins.is_plugin_path(name):
+        return plugins.make_plugin(name, space, seed, check)
+    match = difflib.get_close_matches(str(name), CHOICES, n=1)
+    hint = f"; did you mean {match[0]!r}?" if match else ""
+    raise ValueError(
+        f"unknown search algorithm {name!r}{hint} (choose from {', '.join(CHOICES)}, or "
+        "package.module:factory for your own)"
+    )
 
 
 def _key(architecture: Sequence[str], hparams: dict) -> tuple[Architecture, str]:

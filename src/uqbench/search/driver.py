@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from uqbench.search import executors, tables
-from uqbench.search.algorithms import ALGORITHMS, check_algorithm_space
+from uqbench.search.algorithms import CHOICES, check_algorithm_space, make_algorithm
 from uqbench.search.ensemble import store_budget, write_final_ensemble
 from uqbench.search.outputs import ranked, search_status, write_outputs
+from uqbench.search.plugins import check_first_suggestion, is_plugin_path
 from uqbench.search.runner import (
     STORE_FILE,
     load_data,
@@ -69,9 +70,10 @@ class SearchRequest:
         problems = []
         if self.trials < 1:
             problems.append(f"--trials must be at least 1, got {self.trials}")
-        if self.algorithm not in ALGORITHMS:
+        if self.algorithm not in CHOICES and not is_plugin_path(self.algorithm):
             problems.append(
-                f"--algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
+                f"--algorithm must be one of {', '.join(CHOICES)} or package.module:factory, "
+                f"got {self.algorithm!r}"
             )
         if self.executor not in executors.EXECUTORS:
             problems.append(
@@ -179,6 +181,9 @@ def run_search(request: SearchRequest) -> dict[str, Any]:
     request.check()
     space = load_space(request.spec, table=tables.is_table(request.dataset))
     check_algorithm_space(request.algorithm, space)
+    # A plug-in that does not import, or whose object cannot suggest, fails here.
+    algorithm = make_algorithm(request.algorithm, space, request.seed, lambda _: True)
+    check_first_suggestion(request.algorithm, algorithm)
     directory = Path(request.output_dir).expanduser().resolve()
     store_path = directory / STORE_FILE
     # A store with no settings recorded is a search killed before it began: start it afresh.
