@@ -200,6 +200,20 @@ class Lease:
     revoked: bool
 
 
+def _retry_protocol(step: Callable[[], object], attempts: int = 8) -> None:
+    """Run ``step``, retrying SQLite's transient ``locking protocol`` error (SQLITE_PROTOCOL:
+    the WAL index changed under a reader, e.g. while another worker was paused mid-update),
+    which the busy timeout does not cover."""
+    for attempt in range(attempts):
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as err:
+            if "locking protocol" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
 class TrialStore:
     """The SQLite store of one search directory (``<dir>/search.db``); ``lease_seconds`` is how
     long the leases this process takes last without renewal."""
@@ -223,7 +237,7 @@ class TrialStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            _retry_protocol(lambda: db.execute("PRAGMA journal_mode=WAL"))
             db.execute("PRAGMA synchronous=FULL")
             yield db
         finally:
@@ -233,7 +247,7 @@ class TrialStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locked) transaction, committed on success, rolled back on error."""
         with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+            _retry_protocol(lambda: db.execute("BEGIN IMMEDIATE"))
             try:
                 yield db
             except BaseException:
