@@ -294,7 +294,11 @@ def checks(setting: Setting, cells: dict[str, list[dict]]) -> list[str]:
     base = {r["seed"]: r for r in cells.get("deterministic", [])}
     for method, key, better in ORDERINGS:
         pairs = [(r, base[r["seed"]]) for r in cells.get(method, []) if r["seed"] in base]
-        if not pairs:
+        if len(pairs) < SEEDS:
+            out.append(
+                f"- {setting.name}: {method} {key} {better} than deterministic: pending "
+                f"({len(pairs)} of {SEEDS} paired seeds)"
+            )
             continue
         diffs = np.array([r["metrics"][key] - b["metrics"][key] for r, b in pairs])
         mean = float(diffs.mean())
