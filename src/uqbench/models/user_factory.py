@@ -11,7 +11,6 @@ runs the factory's module, so evaluate only checkpoints whose code you trust.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from uqbench.dotted_path import resolve_callable
 from uqbench.models._common import check_dropout_rate, positive_int
 
 
@@ -30,24 +30,7 @@ def is_factory_path(name: object) -> bool:
 def resolve_factory(path: str) -> Callable[..., Any]:
     """The callable ``factory`` of ``package.module:factory`` (``factory`` may be dotted, e.g.
     ``Class.build``), or a ``ValueError`` saying what is wrong."""
-    module_name, _, attribute = path.strip().partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"a model of your own is 'package.module:factory', got {path!r}")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(
-            f"cannot import {module_name!r} for --model={path}: {err} (is it installed or on "
-            "PYTHONPATH?)"
-        ) from err
-    try:
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except AttributeError:
-        raise ValueError(f"module {module_name!r} has no {attribute!r} (--model={path})") from None
-    if not callable(target):
-        raise ValueError(f"--model={path} is not callable: {target!r}")
-    return target
+    return resolve_callable(path, "--model", "a model of your own")
 
 
 def _takes(factory: Callable[..., Any], name: str) -> bool:

@@ -13,11 +13,11 @@ that stops it (finished trials are kept).
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from uqbench.dotted_path import resolve_callable
 from uqbench.search.algorithms import Algorithm, Suggestion, Trial
 from uqbench.search.space import SearchSpace
 
@@ -37,28 +37,7 @@ def is_plugin_path(name: object) -> bool:
 
 def resolve_factory(path: str) -> Callable[..., Any]:
     """The callable named by ``package.module:factory`` (``factory`` may be dotted)."""
-    module_name, _, attribute = path.strip().partition(":")
-    if not module_name or not attribute:
-        raise PluginError(
-            f"a search algorithm of your own is 'package.module:factory', got {path!r}"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise PluginError(
-            f"cannot import {module_name!r} for --algorithm={path}: {err} (is it installed or on "
-            "PYTHONPATH?)"
-        ) from err
-    try:
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except AttributeError:
-        raise PluginError(
-            f"module {module_name!r} has no {attribute!r} (--algorithm={path})"
-        ) from None
-    if not callable(target):
-        raise PluginError(f"--algorithm={path} is not callable: {target!r}")
-    return target
+    return resolve_callable(path, "--algorithm", "a search algorithm of your own", PluginError)
 
 
 def make_plugin(
