@@ -82,7 +82,8 @@ class TextDataset:
     """A text classification set as token ids: ``x_*`` int64 ``(N, L)`` right-padded with
     ``pad_id``, ``y_*`` int64 labels in ``[0, num_classes)``; ``ood_val`` / ``ood_test`` the
     out-of-scope sets (None where the file has none). ``tokenizer`` maps text to ids;
-    ``data_hash`` is the SHA-256 of the file read."""
+    ``data_hash`` is the SHA-256 of the file read; ``validation_fraction`` the share of the
+    training part carved out as validation (0 when the file has a val part)."""
 
     name: str
     source: str
@@ -100,6 +101,7 @@ class TextDataset:
     max_length: int
     data_hash: str
     domains: Mapping[str, tuple[str, ...]] | None = None
+    validation_fraction: float = 0.0
 
     @property
     def num_classes(self) -> int:
@@ -337,10 +339,11 @@ def load_text(
     source = os.fspath(name_or_path)
     parts = read_json(path) if path.suffix.lower() == ".json" else read_csv(path)
     classes = _check_labels(parts, str(path))
-    train = parts["train"]
+    train, carved_fraction = parts["train"], 0.0
     if parts.get("val"):
         val = parts["val"]
     else:
+        carved_fraction = float(validation_fraction)
         labels = np.array([label for _, label in train])
         kept, carved = stratified_validation(labels, validation_fraction, seed)
         train, val = [train[i] for i in kept], [train[i] for i in carved]
@@ -392,4 +395,5 @@ def load_text(
         max_length=max_length,
         data_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
         domains=_read_domains(path),
+        validation_fraction=carved_fraction,
     )
