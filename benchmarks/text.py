@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from uqbench import baselines, metrics
 from uqbench.training.environment import git_commit, versions
