@@ -62,11 +62,6 @@ class OODSet:
         """How many images."""
         return int(self.images.shape[0])
 
-    @property
-    def inputs(self) -> torch.Tensor:
-        """The images, under the name every OOD set (image or text) has for what it holds."""
-        return self.images
-
     def to(self, device: torch.device | str) -> OODSet:
         """The same images on ``device``."""
         return dataclasses.replace(self, images=self.images.to(device))

@@ -230,6 +230,12 @@ def diversity_metrics(member_probs: np.ndarray, prefix: str = "test") -> dict[st
     }
 
 
+def ood_inputs(ood_set: Any) -> torch.Tensor:
+    """What an OOD set holds: ``inputs`` (text sets' token ids), else ``images``."""
+    inputs = getattr(ood_set, "inputs", None)
+    return inputs if inputs is not None else ood_set.images
+
+
 def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -269,8 +275,8 @@ def evaluate(
     (:class:`~uqbench.training.divergence.DivergedError`). ``dataset`` is an image set from
     ``uqbench.data.get_images`` or a text set from ``uqbench.data.get_text`` (``x_test``,
     ``y_test``, ``name``, ``source``, ``data_hash``, ``num_classes``); ``ood`` holds OOD sets
-    (``name``, ``inputs``, ``description``): ``uqbench.data.ood``'s images, or a text set's
-    ``ood_test`` / ``ood_val``.
+    (``name``, ``description`` and ``images`` or ``inputs``): ``uqbench.data.ood``'s images, or
+    a text set's ``ood_test`` / ``ood_val``.
     With ``output_dir`` the run directory is written atomically (``flags.txt``,
     ``summary.json``, ``history.jsonl``, ``predictions/test.npz`` and
     ``predictions/ood_<set>.npz``, and ``checkpoint.safetensors`` when ``checkpoint=(tensors,
@@ -295,7 +301,7 @@ def evaluate(
     timed = latency is None and measure_latency
     progress = evaluation_progress(
         dataset.x_test.shape[0]
-        + sum(s.inputs.shape[0] for s in ood)
+        + sum(ood_inputs(s).shape[0] for s in ood)
         + (corrupted.num_images if corrupted is not None else 0)
         + ((LATENCY_WARMUP + LATENCY_REPEATS) * sample_size if timed else 0),
         f"evaluating {method} on {dataset.name}",
@@ -317,7 +323,7 @@ def evaluate(
     for ood_set in ood:
         ood_predictions[ood_set.name] = collect(
             predict_fn,
-            ood_set.inputs,
+            ood_inputs(ood_set),
             target,
             batch_size,
             progress=progress,
