@@ -15,6 +15,7 @@ from text_fakes import intent_parts, write_json
 import uqbench
 from uqbench import baselines, cli, data
 from uqbench.training import text_task
+from uqbench.training.checkpoint import CheckpointError
 from uqbench.training.reevaluate import reevaluate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -90,6 +91,21 @@ def test_text_baseline_writes_the_contract_and_its_metrics_recompute(
         assert again["metrics"]["ood/oos_test/auroc"] == pytest.approx(
             metrics["ood/oos_test/auroc"], abs=1e-6
         )
+    if name == "text/deterministic":  # the command line, with both out-of-scope sets
+        cli_dir = tmp_path / "cli"
+        args = [
+            "eval",
+            str(out),
+            f"--output_dir={cli_dir}",
+            "--device=cpu",
+            "--ood=oos_test,oos_val",
+        ]
+        assert cli.main(args) == 0
+        evaluated = json.loads((cli_dir / "summary.json").read_text())
+        assert {"ood/oos_val/auroc", "ood/oos_test/auroc"} <= set(evaluated["metrics"])
+        assert cli.main([*args[:2], f"--output_dir={tmp_path / 'x'}", "--ood=uniform_noise"]) == 2
+        with pytest.raises(CheckpointError, match="is a text run"):
+            uqbench.load_run(out)
 
 
 def test_resume_after_a_kill_ends_as_an_uninterrupted_run(intents, tmp_path, monkeypatch):
