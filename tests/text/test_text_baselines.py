@@ -168,6 +168,10 @@ def test_bad_input_gives_clear_errors_and_writes_nothing(intents, tmp_path, caps
         _run("text/ensemble", intents, out, "--num_members=1")
     with pytest.raises(ValueError, match="dropout_rate"):
         _run("text/dropout", intents, out, "--dropout_rate=1.5")
+    with pytest.raises(ValueError, match="has its own validation part"):
+        _run("text/deterministic", intents, out, "--validation_fraction=0.2")
+    with pytest.raises(ValueError, match="brings its own"):
+        _run("text/deterministic", intents, out, f"--tokenizer={intents}", "--vocab_size=99")
     with pytest.raises(baselines.BaselineError, match="does not take --holdout_classes"):
         _run("text/deterministic", intents, out, "--holdout_classes=1")
     parts = intent_parts()

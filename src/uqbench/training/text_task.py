@@ -153,6 +153,8 @@ def prepare_text_task(method: str) -> TextTask:
     runtime = Runtime.for_device(device, precision=common.PRECISION.value)
     model_name = common.value_or(common.MODEL, DEFAULT_MODEL)
     models.check_text_model(model_name)
+    if common.TOKENIZER.value and absl_flags.FLAGS["vocab_size"].present:
+        raise ValueError("--vocab_size sizes a vocabulary built here; --tokenizer brings its own")
     validation_fraction = common.value_or(common.VALIDATION_FRACTION, 0.1)
     dataset = data.get_text(
         common.DATASET.value,
@@ -163,6 +165,12 @@ def prepare_text_task(method: str) -> TextTask:
         max_length=common.MAX_LENGTH.value,
         tokenizer=common.TOKENIZER.value,
     )
+    if common.VALIDATION_FRACTION.value is not None and dataset.validation_fraction == 0:
+        if len(dataset.y_val):
+            raise ValueError(
+                f"{dataset.name} has its own validation part (val): --validation_fraction "
+                "applies only to sets without one; leave it out"
+            )
     if common.TEMPERATURE_SCALING.value and len(dataset.y_val) == 0:
         raise ValueError(
             "--temperature_scaling fits the temperature on validation data: the set has no val "
