@@ -125,6 +125,8 @@ def test_other_bad_input(tmp_path):
         load_text(write_csv(tmp_path / "t.csv", [["1", "2"]], ("x", "y")))
     with pytest.raises(DataError, match="unknown text set"):
         load_text("clinc151")
+    with pytest.raises(DataError, match="missing.json does not exist"):
+        load_text(tmp_path / "missing.json")
     with pytest.raises(DataError, match="clinc150/data_full.json not found"):
         load_text("clinc150", data_dir=tmp_path)
     assert "clinc150" in data.names("text")

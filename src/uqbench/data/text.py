@@ -162,6 +162,8 @@ def resolve_path(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
             )
         return path
     path = Path(text).expanduser()
+    if not path.exists() and (path.suffix.lower() in (".json", ".csv") or os.sep in text):
+        raise DataError(f"{path} does not exist (give a .json or .csv text set, or clinc150)")
     if not path.exists():
         raise DataError(
             f"unknown text set {text!r}: give {', '.join(REGISTERED)} or the path of a JSON file "
