@@ -94,8 +94,11 @@ def selective_accuracy(run_dir: Path) -> dict[str, float]:
     """Accuracy on the most confident fraction of the test set, at each of :data:`COVERAGES`
     (from the saved predictions)."""
     saved = np.load(run_dir / "predictions" / "test.npz")
+    probs, labels = saved["probs"], saved["labels"]
     return {
-        f"{c:g}": metrics.accuracy_at_coverage(saved["probs"], saved["labels"], c)
+        f"{c:g}": metrics.accuracy_at_coverage(probs, labels, c)
+        if c < 1
+        else metrics.accuracy(probs, labels)
         for c in COVERAGES
     }
 
