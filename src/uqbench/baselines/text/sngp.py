@@ -5,9 +5,13 @@ BERT): every hidden ``nn.Linear`` / ``nn.Conv2d`` of the network (the TextCNN's 
 the transformer's projections) has its largest singular value bounded by ``--spec_norm_bound``
 (UB's 0.95), the output layer is a Gaussian process with ``--gp_hidden_dim`` random Fourier
 features on layer-normalised inputs (UB's ``gp_input_normalization``, kernel scale 2), its
-Laplace precision summed over the last epoch, and test logits are mean-field adjusted with UB's
-factor 0.1. Differences from UB: 1024 features instead of 2048, ridge 1 instead of 1e-3 and the
-exact last-epoch precision instead of a moving average (the shared flags' defaults).
+Laplace precision summed over the last epoch, and test logits are mean-field adjusted,
+``logits / sqrt(1 + lambda var)``. Differences from UB: 1024 features instead of 2048, ridge 1
+instead of 1e-3, the exact last-epoch precision instead of a moving average (the shared flags'
+defaults), and ``lambda`` = 30 instead of UB's 0.1: the TextCNN's GP variances are small (0.066
+on in-scope, 0.072 on out-of-scope validation queries, seed 0), and among lambda in (-1, 0.1,
+0.3, pi/8, 1, 3, 10, 30, 100) the trained network's validation NLL was lowest at 30 (0.471;
+0.557 at 0.1), which also gave the second-best oos_val AUROC (0.943; 0.925 at 0.1, 0.948 at 100).
 
     uqbench run text/sngp --dataset=clinc150 --data_dir=../shared/data
 """
@@ -32,11 +36,11 @@ from uqbench.training.method_flags import (
 )
 
 FLAGS_USED = (*common.TEXT_FLAGS, *SNGP_FLAGS)
-DEFAULTS = {  # UB's SNGP-BERT on CLINC
+DEFAULTS = {  # UB's SNGP-BERT on CLINC, but for the mean-field factor
     "spec_norm_bound": 0.95,
     "gp_scale": 2.0,
     "gp_input_normalization": True,
-    "gp_mean_field_factor": 0.1,
+    "gp_mean_field_factor": 30.0,  # chosen on validation, see the docstring
 }
 
 
