@@ -165,12 +165,12 @@ def prepare_text_task(method: str) -> TextTask:
         max_length=common.MAX_LENGTH.value,
         tokenizer=common.TOKENIZER.value,
     )
-    if common.VALIDATION_FRACTION.value is not None and dataset.validation_fraction == 0:
-        if len(dataset.y_val):
-            raise ValueError(
-                f"{dataset.name} has its own validation part (val): --validation_fraction "
-                "applies only to sets without one; leave it out"
-            )
+    own_validation = dataset.validation_fraction == 0 and len(dataset.y_val) > 0
+    if common.VALIDATION_FRACTION.value is not None and own_validation:
+        raise ValueError(
+            f"{dataset.name} has its own validation part (val): --validation_fraction applies "
+            "only to sets without one; leave it out"
+        )
     if common.TEMPERATURE_SCALING.value and len(dataset.y_val) == 0:
         raise ValueError(
             "--temperature_scaling fits the temperature on validation data: the set has no val "
