@@ -134,7 +134,6 @@ def run_cell(label: str, seed: int, data_dir: str, runs_dir: Path, threads: int)
         "machine": platform.machine(),
         "date": time.strftime("%Y-%m-%d"),
         "epochs": recipe.get("epochs"),
-        "networks": summary.get("num_members", 1),
         "timings": summary.get("timings", {}),
         "validation": summary.get("validation", {}),
         "selective_accuracy": selective_accuracy(out),
@@ -205,7 +204,7 @@ def estimate(cells: dict[str, list[dict]]) -> str:
         model = "transformer" if label.startswith("transformer") else "textcnn"
         for r in records:
             per_epoch.setdefault(model, []).append(
-                r["metrics"]["cost/train_seconds"] / (r["epochs"] * r["networks"])
+                r["metrics"]["cost/train_seconds"] / (r["epochs"] * NETWORKS.get(label, 1))
             )
     total, guessed = 0.0, []
     for label, records in cells.items():
@@ -244,9 +243,10 @@ def page(cells: dict[str, list[dict]]) -> str:
             + [mean_se([r["selective_accuracy"][f"{c:g}"] for r in records]) for c in COVERAGES]
         )
         per_epoch = [
-            r["metrics"]["cost/train_seconds"] / (r["epochs"] * r["networks"]) for r in records
+            r["metrics"]["cost/train_seconds"] / (r["epochs"] * NETWORKS.get(label, 1))
+            for r in records
         ]
-        timing.append(f"{label}: {np.mean(per_epoch):.1f} s per network-epoch")
+        timing.append(f"{label}: {np.mean(per_epoch):.1f} s per epoch of one network")
     lines_estimate = estimate(cells)
     done = sum(len(v) for v in cells.values())
     missing = [
@@ -292,7 +292,7 @@ def page(cells: dict[str, list[dict]]) -> str:
             f"{', '.join(missing)}.",
             "",
         ]
-    lines += [*target, "", "## Checks", "", *checks(cells), ""]
+    lines += [*target, "", "## Checks", "", *checks(cells), "", *READING]
     if selective:
         lines += [
             "## Selective prediction",
@@ -328,6 +328,25 @@ def page(cells: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+# How to read the table: written after looking at the seed-0 results.
+READING = (
+    "Reading (seed 0 only; the other cells are pending, see the estimate under Cost): the "
+    "TextCNN trained from scratch reaches 0.8976 in-scope accuracy, just short of the 0.90 "
+    "target; the 4-member ensemble (0.919) and BatchEnsemble (0.901) pass it. The ensemble "
+    "detects out-of-scope queries better than deterministic (AUROC 0.937 vs 0.923, and at "
+    "every other OOD metric). SNGP is only marginally better (0.926), and only after its "
+    "mean-field factor was chosen on validation: the same seed with UB's factor 0.1 gave "
+    "test AUROC 0.911, below deterministic, because the GP's variance hardly differs between "
+    "in-scope and out-of-scope queries (0.066 vs 0.072 on validation) when a single "
+    "convolution layer feeds it. Entropy is a slightly better OOD score than the max "
+    "probability for every method; the members' mutual information is not better than "
+    "entropy. MC dropout (10 samples of Kim's 0.5 dropout) costs accuracy (0.889) and makes "
+    "the network underconfident (ECE 0.062) while raising AUROC a little. The transformer "
+    "from scratch reaches 0.871. Every number is below UB's BERT-base rows (accuracy "
+    "0.965-0.975), as expected without pretraining. One seed cannot tell these differences "
+    "from seed noise (the checks above say so).",
+    "",
+)
 SIZING = (
     "How the defaults were sized: one epoch of the TextCNN (or the transformer) on CLINC150's "
     "15,000 training queries was measured first: 19.5 s (19.6 s) on one thread while other jobs "
