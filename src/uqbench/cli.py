@@ -20,7 +20,7 @@ commands:
                                       uqbench run uci/ensemble --dataset=boston --split=all
                                       (uqbench run <baseline> --help lists its flags)
   eval RUN_DIR [--dataset=D] [--ood=uniform_noise,...] [--output_dir=DIR]
-                                      evaluate a saved image classifier again (other data,
+                                      evaluate a saved image or text classifier again (other data,
                                       other OOD sets); writes a new run directory and prints
                                       its path (uqbench eval --help: where by default)
   search --dataset=D --trials=N --output_dir=DIR [--spec=FILE] [--algorithm=adaptive|random|evolution]
@@ -61,6 +61,11 @@ def _print_list(what: str) -> None:
         print("models (--model for the image baselines; uqbench.models.get):")
         for name, description in models.describe():
             print(f"  {name:<18} {description}")
+        print("text models (--model for the text baselines; uqbench.models.get_text_model):")
+        from uqbench.models import text_registry
+
+        for name, description in text_registry.describe():
+            print(f"  {name:<18} {description}")
     if what in ("all", "metrics"):
         print("metrics (uqbench.metrics):")
         for name, description in metrics.describe():
@@ -81,13 +86,16 @@ def _eval(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="uqbench eval", description="Evaluate a saved image classifier again."
     )
-    parser.add_argument("run_dir", help="run directory of an image/ baseline or a search trial")
+    parser.add_argument(
+        "run_dir", help="run directory of an image/ or text/ baseline or a search trial"
+    )
     parser.add_argument("--dataset", default=None, help="default: the data set it was trained on")
     parser.add_argument("--data_dir", default=None)
     parser.add_argument(
         "--ood",
-        default="uniform_noise",
-        help="comma-separated OOD sets (uniform_noise, gaussian_noise, pairs, a name or a path)",
+        default=None,
+        help="comma-separated OOD sets (uniform_noise, the default, gaussian_noise, pairs, a name "
+        "or a path); for a text run oos_test (the default) and oos_val",
     )
     parser.add_argument(
         "--output_dir",
@@ -128,7 +136,7 @@ def _eval(argv: Sequence[str]) -> None:
         args.run_dir,
         dataset=args.dataset,
         data_dir=args.data_dir,
-        ood=[s for s in args.ood.split(",") if s],
+        ood=[s for s in args.ood.split(",") if s] if args.ood is not None else None,
         output_dir=args.output_dir,
         overwrite=args.overwrite,
         device=args.device,

@@ -64,6 +64,12 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
         return _table_run(tensors, metadata, torch.device(device))
     if "image_shape" in metadata:
         return _image_run(file, _temperature(file), torch.device(device))
+    if metadata.get("kind") == "text":
+        raise CheckpointError(
+            f"{file} is a text run: load_run applies image and table models only; rebuild its "
+            "predictor with uqbench.training.text_predictors.load_predictor(run_dir, runtime) "
+            "(it takes padded token ids), or re-evaluate it with `uqbench eval`"
+        )
     raise CheckpointError(
         f"{file} carries no preprocessing (it predates uqbench.load_run, or it is not a model "
         "checkpoint): rerun the baseline or search to get one that does"

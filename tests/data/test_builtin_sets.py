@@ -16,12 +16,15 @@ def test_names_by_kind():
     assert data.names("regression") == sorted([*uci.FOLDERS, *BUILTIN_REGRESSION])
     assert data.names("classification") == CLASSIFICATION
     assert data.names() == sorted(
-        data.names("regression") + data.names("classification") + data.names("image")
+        data.names("regression")
+        + data.names("classification")
+        + data.names("image")
+        + data.names("text")
     )
     described = data.describe()
     assert [name for name, _, _ in described] == data.names()
     for name, kind, text in described:
-        assert kind in ("regression", "classification", "image") and text.strip(), name
+        assert kind in ("regression", "classification", "image", "text") and text.strip(), name
 
 
 @pytest.mark.parametrize(

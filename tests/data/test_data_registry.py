@@ -19,7 +19,8 @@ from uqbench.data import ClassificationSplit, DataError, RegressionSplit, synthe
 def test_kinds_partition_the_names():
     regression, classification = data.names("regression"), data.names("classification")
     assert not set(regression) & set(classification)
-    assert sorted(regression + classification + data.names("image")) == data.names()
+    kinds = regression + classification + data.names("image") + data.names("text")
+    assert sorted(kinds) == data.names()
     assert "wine" in regression and "wine_recognition" in classification
     with pytest.raises(DataError, match="regression, classification"):
         data.names("images")

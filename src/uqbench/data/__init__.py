@@ -9,8 +9,10 @@ regression files, scikit-learn's bundled sets, synthetic data and image sets.
     d = data.get_images("cifar10", data_dir="../shared/data", validation_fraction=0.1)
     d.x_train, d.y_train  # uint8 (N, C, H, W) and int64 tensors; d.mean / d.std per channel
 
+    t = data.get_text("clinc150", data_dir="../shared/data")  # token ids, OOD sets oos_val/test
+
 See ``registry.get`` and ``splits`` for the conventions, ``images`` for image sets, ``ood`` for
-out-of-distribution sets, ``shift`` for the CIFAR-10-C corruptions (``from uqbench.data import
+out-of-distribution sets, ``text`` for text sets and ``tokenize`` for their tokenizer, ``shift`` for the CIFAR-10-C corruptions (``from uqbench.data import
 shift``) and ``augment`` for augmentation on the device. The image parts need
 torch, so they are imported on first use: ``import uqbench.data`` stays quick.
 """
@@ -33,6 +35,8 @@ _LAZY = {
     "OODSet": ("uqbench.data.ood", "OODSet"),
     "hold_out_classes": ("uqbench.data.ood", "hold_out_classes"),
     "resolve_ood": ("uqbench.data.ood", "resolve_ood"),
+    "TextDataset": ("uqbench.data.text", "TextDataset"),
+    "get_text": ("uqbench.data.text", "load_text"),
 }
 
 __all__ = [
@@ -41,10 +45,12 @@ __all__ = [
     "ImageDataset",
     "OODSet",
     "RegressionSplit",
+    "TextDataset",
     "describe",
     "download_uci",
     "get",
     "get_images",
+    "get_text",
     "hold_out_classes",
     "names",
     "num_splits",

@@ -43,15 +43,18 @@ from uqbench.data.splits import (
     standardised_split,
 )
 from uqbench.data.tabular import ClassificationSplit
+from uqbench.data.text_paths import REGISTERED as TEXT_SETS
+from uqbench.data.text_paths import is_text_file
 
 if TYPE_CHECKING:
     from uqbench.data.images import ImageDataset
+    from uqbench.data.text import TextDataset
 
-KINDS = ("regression", "classification", "image")
+KINDS = ("regression", "classification", "image", "text")
 BUILTIN_SPLITS = 20
 BUILTIN_DROPOUT_RATES = (0.005, 0.01, 0.05, 0.1)
 
-Loader = Callable[..., "RegressionSplit | ClassificationSplit | ImageDataset"]
+Loader = Callable[..., "RegressionSplit | ClassificationSplit | ImageDataset | TextDataset"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,26 @@ def _image_entry(name_or_path: str, description: str) -> Entry:
     return Entry("image", description, load, _fixed(1))
 
 
+def _text_entry(name_or_path: str, description: str) -> Entry:
+    """A text set (``clinc150`` or a JSON / CSV file): one split, numbered 0."""
+
+    def load(split, data_dir, validation_fraction, seed, download) -> TextDataset:
+        from uqbench.data.text import load_text
+
+        if split != 0:
+            raise DataError(
+                f"{name_or_path} has one train/test split: split must be 0, got {split}"
+            )
+        return load_text(
+            name_or_path,
+            data_dir=data_dir,
+            validation_fraction=validation_fraction or 0.1,
+            seed=seed,
+        )
+
+    return Entry("text", description, load, _fixed(1))
+
+
 REGISTRY: dict[str, Entry] = {
     short: _uci_entry(
         short,
@@ -200,6 +223,8 @@ for _name, _text in {
     )
 
 
+REGISTRY["clinc150"] = _text_entry("clinc150", TEXT_SETS["clinc150"][1])
+
 for _name, _info in IMAGE_SETS.items():
     if _name not in REGISTRY:  # digits stays tabular here; get_images gives it as images
         REGISTRY[_name] = _image_entry(_name, _info.description)
@@ -224,7 +249,7 @@ def _looks_like_path(name: str) -> bool:
     return (
         any(s in name for s in separators)
         or path.is_dir()
-        or (path.is_file() and image_folder.is_archive(path))
+        or (path.is_file() and (image_folder.is_archive(path) or is_text_file(path)))
     )
 
 
@@ -239,6 +264,8 @@ def _resolve(name: str | os.PathLike) -> tuple[str, Entry]:
         return short, REGISTRY[short]
     if name and _looks_like_path(name):
         path = Path(name).expanduser()
+        if is_text_file(path):
+            return name, _text_entry(name, f"a text set: {path}")
         if image_folder.is_image_folder(path):
             return name, _image_entry(name, f"an image-folder tree: {path}")
         if not path.is_dir():
@@ -247,7 +274,8 @@ def _resolve(name: str | os.PathLike) -> tuple[str, Entry]:
                 "an image archive; give a folder in the UCI layout (data.txt, "
                 "index_features.txt, index_target.txt, index_train_<i>.txt, "
                 "index_test_<i>.txt), an image-folder directory or archive "
-                f"({image_folder.LAYOUT}), or one of: " + ", ".join(names())
+                f"({image_folder.LAYOUT}), a text set (.json in CLINC150's layout, or .csv "
+                "with text,label columns), or one of: " + ", ".join(names())
             )
         return str(path), _uci_entry(str(path), f"a folder in the UCI layout: {path}")
     candidates = [*REGISTRY, *uci.FOLDERS.values(), *ALIASES]
@@ -257,7 +285,8 @@ def _resolve(name: str | os.PathLike) -> tuple[str, Entry]:
     raise DataError(
         f"unknown data set {name!r}.{hint} Known: {', '.join(names())}; UCI folder names "
         f"({', '.join(uci.FOLDERS.values())}) work too, and so does a path to a folder in the "
-        "UCI layout or to an image-folder directory or archive. `uqbench list datasets` "
+        "UCI layout, to an image-folder directory or archive, or to a text set (.json, "
+        "text,label .csv). `uqbench list datasets` "
         "describes them."
     )
 

@@ -33,7 +33,8 @@ def resolve_factory(path: str) -> Callable[..., Any]:
     return resolve_callable(path, "--model", "a model of your own")
 
 
-def _takes(factory: Callable[..., Any], name: str) -> bool:
+def takes(factory: Callable[..., Any], name: str) -> bool:
+    """Whether ``factory`` accepts a keyword argument ``name`` (or ``**kwargs``)."""
     try:
         parameters = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
@@ -67,7 +68,7 @@ class UserModel(nn.Module):
             "in_channels": in_channels,
             "image_size": image_size,
         }
-        if _takes(build, "dropout_rate"):
+        if takes(build, "dropout_rate"):
             arguments["dropout_rate"] = self.config["dropout_rate"]
         elif dropout_rate > 0:
             raise ValueError(

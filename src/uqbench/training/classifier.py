@@ -28,13 +28,16 @@ from uqbench.training.resume import FitCheckpoint, ResumeError, rng_state, set_r
 from uqbench.training.schedules import SCHEDULES, lr_factor
 
 PRECISIONS = ("fp32", "bf16")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True)
 class Recipe:
     """How to train: SGD (Nesterov) with a learning-rate schedule, weight decay, label smoothing
     and random-crop/flip augmentation. ``learning_rate`` is the base (peak) rate at this
-    ``batch_size``; ``milestones`` are fractions of training (``step`` schedule)."""
+    ``batch_size``; ``milestones`` are fractions of training (``step`` schedule).
+    ``optimizer="adamw"`` uses AdamW instead (decoupled weight decay; ``momentum`` is its beta1),
+    as the text baselines do."""
 
     epochs: int
     batch_size: int
@@ -50,6 +53,7 @@ class Recipe:
     crop_padding: int = 4
     flip: bool = True
     test_flips: bool = False
+    optimizer: str = "sgd"
 
     def check(self) -> Recipe:
         """This recipe, or a ``ValueError`` naming the setting that cannot work."""
@@ -74,6 +78,8 @@ class Recipe:
             problems.append(f"--crop_padding must be >= 0, got {self.crop_padding}")
         if not 0 <= self.momentum < 1:
             problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -83,7 +89,12 @@ class Recipe:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; ``optimizer`` only when it is not SGD, so the records of image
+        runs (and their saved training states) read as before it existed."""
+        values = asdict(self)
+        if values["optimizer"] == "sgd":
+            del values["optimizer"]
+        return values
 
 
 @dataclass(frozen=True)
@@ -227,6 +238,7 @@ def fit(
     extra_loss: Callable[[int], torch.Tensor] | None = None,
     batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     state: FitCheckpoint | None = None,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[dict]:
     """Train ``model`` (one network or a :class:`VectorizedEnsemble`) on uint8 ``images`` and
     ``labels`` already on ``runtime.device``; returns one history record per epoch.
@@ -253,6 +265,8 @@ def fit(
     With a ``state`` (:class:`~uqbench.training.resume.FitCheckpoint`), everything training
     depends on is saved after every epoch and restored first if saved before, so a killed run
     continues where it stopped and ends exactly as an uninterrupted one.
+    ``prepare(rows)`` replaces the image preparation (augmentation, normalisation): it maps a
+    batch of rows of ``images`` (any shape, e.g. padded token ids) to the network's input.
     """
     recipe.check()
     members = model.num_members if isinstance(model, VectorizedEnsemble) else None
@@ -260,7 +274,9 @@ def fit(
         members = batching.num_members
     if batch_loss is not None and members is not None:
         raise ValueError("batch_loss needs one network trained on the default batches")
-    if images.shape[0] != labels.shape[0] or images.dim() != 4:
+    if prepare is not None and batching is not None:
+        raise ValueError("prepare works with the default batches only, not with a batching")
+    if images.shape[0] != labels.shape[0] or (prepare is None and images.dim() != 4):
         raise ValueError(
             f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and "
             f"{tuple(labels.shape)}"
@@ -306,7 +322,7 @@ def fit(
         total_loss = torch.zeros(members or 1, device=runtime.device)
         total_extra = torch.zeros((), device=runtime.device)
         batches = _epoch_batches(
-            images, labels, mean, std, runtime, recipe, generator, members, batching
+            images, labels, mean, std, runtime, recipe, generator, members, batching, prepare
         )
         for step, (x, yb, index) in enumerate(batches, start=1):
             with runtime.autocast():
@@ -408,16 +424,20 @@ def _epoch_batches(
     generator: torch.Generator,
     members: int | None,
     batching: Batching | None,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-    """One epoch of augmented, normalised network inputs, their labels and (default batches)
-    their indices in ``images`` (one batch per member for a vectorised ensemble, arranged by
-    ``batching`` if given)."""
+    """One epoch of augmented, normalised network inputs (or ``prepare``'s), their labels and
+    (default batches) their indices in ``images`` (one batch per member for a vectorised
+    ensemble, arranged by ``batching`` if given)."""
     if batching is None:
         batches = training_batches(
             images, labels, recipe.batch_size, generator, members, with_index=True
         )
         for xb, yb, index in batches:
-            yield prepare_batch(xb, mean, std, runtime, recipe, generator), yb, index
+            if prepare is not None:
+                yield prepare(xb), yb, index
+            else:
+                yield prepare_batch(xb, mean, std, runtime, recipe, generator), yb, index
         return
     for new, arrangement in batching.indices(labels.shape[0], recipe.batch_size, generator):
         x = prepare_batch(images[new], mean, std, runtime, recipe, generator)
@@ -426,8 +446,8 @@ def _epoch_batches(
 
 def make_optimizer(
     model: nn.Module, recipe: Recipe, param_groups: Sequence[Mapping[str, Any]] | None = None
-) -> torch.optim.SGD:
-    """SGD as the recipe says. Each of ``param_groups`` is ``{"params", "weight_decay_scale",
+) -> torch.optim.Optimizer:
+    """SGD (or AdamW) as the recipe says. Each of ``param_groups`` is ``{"params", "weight_decay_scale",
     "lr_scale"}``: the recipe's weight decay and learning rate times those scales for those
     parameters (every parameter of ``model`` must be in exactly one group)."""
     if param_groups is None:
@@ -448,6 +468,13 @@ def make_optimizer(
         grouped = [id(p) for g in groups for p in g["params"]]
         if sorted(grouped) != sorted(id(p) for p in model.parameters()):
             raise ValueError("param_groups must hold every parameter of the model exactly once")
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(
+            groups,
+            lr=recipe.learning_rate,
+            betas=(recipe.momentum, 0.999),
+            weight_decay=recipe.weight_decay,
+        )
     return torch.optim.SGD(
         groups,
         lr=recipe.learning_rate,

@@ -1,7 +1,7 @@
 """The evaluation harness: any classifier, every metric, one run directory.
 
-``evaluate(predict_fn, dataset, ood=...)`` runs ``predict_fn`` (uint8 images on the device ->
-class probabilities) over the test set and each OOD set, computes prediction quality (accuracy,
+``evaluate(predict_fn, dataset, ood=...)`` runs ``predict_fn`` (uint8 images, or padded token
+ids of a text set, on the device -> class probabilities) over the test set and each OOD set, computes prediction quality (accuracy,
 NLL, Brier), calibration (ECE, MCE, adaptive and classwise ECE), selective prediction (AURC,
 AUGRC, accuracy at 90% coverage), the members' diversity where the method has members
 (disagreement, average KL, cosine similarity, as robustness_metrics' AveragePairwiseDiversity),
@@ -230,6 +230,12 @@ def diversity_metrics(member_probs: np.ndarray, prefix: str = "test") -> dict[st
     }
 
 
+def ood_inputs(ood_set: Any) -> torch.Tensor:
+    """What an OOD set holds: ``inputs`` (text sets' token ids), else ``images``."""
+    inputs = getattr(ood_set, "inputs", None)
+    return inputs if inputs is not None else ood_set.images
+
+
 def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
@@ -259,15 +265,18 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate a classifier on ``dataset``'s test split and ``ood`` sets; returns the summary.
 
-    ``predict_fn(images)`` gets uint8 images ``(B, C, H, W)`` on ``device`` and returns class
+    ``predict_fn(inputs)`` gets a batch of the set's inputs on ``device`` (uint8 images
+    ``(B, C, H, W)``, or int64 token ids ``(B, L)`` padded with the set's pad id) and returns class
     probabilities ``(B, K)`` (float32 or float64), or a dict with ``probs`` and optionally
     ``logits`` ``(B, K)`` (adds the Dempster-Shafer OOD score; NLL is then exact from them),
     ``log_probs`` ``(B, K)`` (the log of ``probs`` computed in log space; NLL from them) and
     ``member_probs`` ``(M, B, K)`` (adds mutual information and, for 2 or more members, the
     diversity metrics). Non-finite outputs are an error
     (:class:`~uqbench.training.divergence.DivergedError`). ``dataset`` is an image set from
-    ``uqbench.data.get_images`` (``x_test``, ``y_test``, ``name``, ``source``, ``data_hash``);
-    ``ood`` holds OOD sets (``name``, ``images``, ``description``) from ``uqbench.data.ood``.
+    ``uqbench.data.get_images`` or a text set from ``uqbench.data.get_text`` (``x_test``,
+    ``y_test``, ``name``, ``source``, ``data_hash``, ``num_classes``); ``ood`` holds OOD sets
+    (``name``, ``description`` and ``images`` or ``inputs``): ``uqbench.data.ood``'s images, or
+    a text set's ``ood_test`` / ``ood_val``.
     With ``output_dir`` the run directory is written atomically (``flags.txt``,
     ``summary.json``, ``history.jsonl``, ``predictions/test.npz`` and
     ``predictions/ood_<set>.npz``, and ``checkpoint.safetensors`` when ``checkpoint=(tensors,
@@ -282,7 +291,7 @@ def evaluate(
     result table printed at the end.
     """
     if not callable(predict_fn):
-        raise ValueError("predict_fn must be a function from uint8 images to probabilities")
+        raise ValueError("predict_fn must be a function from a batch of inputs to probabilities")
     if output_dir is not None:
         check_output_dir(output_dir, overwrite)
     target = torch.device(device) if device is not None else dataset.x_test.device
@@ -292,7 +301,7 @@ def evaluate(
     timed = latency is None and measure_latency
     progress = evaluation_progress(
         dataset.x_test.shape[0]
-        + sum(s.images.shape[0] for s in ood)
+        + sum(ood_inputs(s).shape[0] for s in ood)
         + (corrupted.num_images if corrupted is not None else 0)
         + ((LATENCY_WARMUP + LATENCY_REPEATS) * sample_size if timed else 0),
         f"evaluating {method} on {dataset.name}",
@@ -314,7 +323,7 @@ def evaluate(
     for ood_set in ood:
         ood_predictions[ood_set.name] = collect(
             predict_fn,
-            ood_set.images,
+            ood_inputs(ood_set),
             target,
             batch_size,
             progress=progress,

@@ -92,7 +92,10 @@ MODEL = flags.DEFINE_string(
     None,
     "Network (see `uqbench list models`), e.g. lenet, resnet20, wrn28_10, wrn16_4; or your own "
     "as package.module:factory (called with num_classes, in_channels, image_size and, if it "
-    "takes it, dropout_rate; returns an nn.Module mapping normalised images to logits).",
+    "takes it, dropout_rate; returns an nn.Module mapping normalised images to logits). Text "
+    "baselines: textcnn (default), transformer, or your encoder as package.module:factory "
+    "(called with vocab_size, max_length, pad_id and, if it takes it, dropout_rate; returns an "
+    "nn.Module mapping token ids (B, L) to vectors (B, D)).",
 )
 PROTOCOL = flags.DEFINE_enum(
     "protocol",
@@ -217,6 +220,48 @@ IMAGE_FLAGS = (
     DEVICE,
     PRECISION,
     COMPILE,
+    EVAL_BATCH_SIZE,
+    THREADS,
+    QUIET,
+)
+
+
+# Text classification (uqbench.baselines.text.*). Unset values come from the model's recipe.
+VOCAB_SIZE = flags.DEFINE_integer(
+    "vocab_size",
+    4096,
+    "Vocabulary built from the training texts: at most this many entries (special tokens and "
+    "characters, then words by frequency).",
+)
+MAX_LENGTH = flags.DEFINE_integer(
+    "max_length", 64, "Tokens kept per text (longer texts are cut); the transformer's positions."
+)
+TOKENIZER = flags.DEFINE_string(
+    "tokenizer",
+    None,
+    "A Hugging Face tokenizer.json to use instead of building a vocabulary (e.g. a pretrained "
+    "encoder's, with --model=package.module:factory); it needs a [PAD] or <pad> token.",
+)
+TEXT_FLAGS = (
+    DATASET,
+    DATA_DIR,
+    OUTPUT_DIR,
+    OVERWRITE,
+    RESUME,
+    SEED,
+    MODEL,
+    VOCAB_SIZE,
+    MAX_LENGTH,
+    TOKENIZER,
+    EPOCHS,
+    BATCH_SIZE,
+    LEARNING_RATE,
+    WEIGHT_DECAY,
+    WARMUP_EPOCHS,
+    VALIDATION_FRACTION,
+    TEMPERATURE_SCALING,
+    DEVICE,
+    PRECISION,
     EVAL_BATCH_SIZE,
     THREADS,
     QUIET,

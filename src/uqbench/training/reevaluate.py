@@ -1,4 +1,5 @@
-"""``uqbench eval RUN_DIR``: evaluate a saved image classifier again, on other data or OOD sets.
+"""``uqbench eval RUN_DIR``: evaluate a saved image classifier again, on other data or OOD sets
+(a text run goes to ``text_reevaluate``).
 
 The predictor is rebuilt from the run's checkpoint (networks, normalisation, Monte-Carlo samples,
 test-time flips) and, if the run was temperature-scaled, its fitted temperature; the result is a
@@ -77,7 +78,7 @@ def reevaluate(
     *,
     dataset: str | None = None,
     data_dir: str | None = None,
-    ood: Sequence[str] = ("uniform_noise",),
+    ood: Sequence[str] | None = None,
     output_dir: str | Path | None = None,
     overwrite: bool = False,
     device: str = "auto",
@@ -92,7 +93,8 @@ def reevaluate(
     """Evaluate the classifier saved in ``run_dir`` on ``dataset`` (default: the one it was
     trained on), the ``ood`` sets and, with ``corruptions`` (``all`` or names), its corrupted
     test images (``uqbench.data.corrupted``); writes a new run directory and returns its
-    summary.
+    summary. ``ood`` None means ``uniform_noise`` for an image run, ``oos_test`` for a text
+    run.
 
     If the run left classes out (``--holdout_classes``) and ``dataset`` has them, they are left
     out again and their test images become the OOD set ``holdout``.
@@ -102,6 +104,25 @@ def reevaluate(
     training: the scaled predictions are evaluated and T is recorded."""
     run_dir = Path(run_dir)
     summary = _summary(run_dir)
+    if str(summary.get("method", "")).startswith("text/"):
+        if resolve_corruptions(corruptions) or cifar10c_dir:
+            raise ValueError(f"{run_dir} is a text run: image corruptions do not apply to it")
+        from uqbench.training.text_reevaluate import reevaluate_text
+
+        return reevaluate_text(
+            run_dir,
+            summary,
+            dataset=dataset,
+            data_dir=data_dir,
+            ood=list(ood) if ood is not None else ["oos_test"],
+            output_dir=Path(output_dir) if output_dir else default_output_dir(run_dir, summary),
+            overwrite=overwrite,
+            device=device,
+            batch_size=batch_size,
+            temperature_scaling=temperature_scaling,
+            quiet=quiet,
+        )
+    ood = list(ood) if ood is not None else ["uniform_noise"]
     runtime = Runtime.for_device(select_device(device))
     predict, metadata = load_predictor(run_dir, runtime)
     if summary.get("temperature"):

@@ -13,30 +13,12 @@ batch norm and biases only, never the fast weights, which (with the members' bia
 
 from __future__ import annotations
 
-from absl import flags
-
 from uqbench.baselines import run_as_script
-from uqbench.layers.batch_ensemble import (
-    FAST_WEIGHT_INITS,
-    batch_ensemble_model,
-    parameter_groups,
-)
+from uqbench.layers.batch_ensemble import batch_ensemble_model, parameter_groups
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
+from uqbench.training.method_flags import FAST_WEIGHT_INIT, FAST_WEIGHT_LR_MULTIPLIER
 
-FAST_WEIGHT_INIT = flags.DEFINE_enum(
-    "fast_weight_init",
-    None,
-    list(FAST_WEIGHT_INITS),
-    "Initial fast weights: random_sign (+-1), normal (N(1, 0.5^2), UB's random_sign_init=-0.5) "
-    "or ones; default: the protocol's.",
-)
-FAST_WEIGHT_LR_MULTIPLIER = flags.DEFINE_float(
-    "fast_weight_lr_multiplier",
-    None,
-    "Learning-rate multiplier of the fast weights and the members' biases; default: the "
-    "protocol's (UB: 0.5).",
-)
 FLAGS_USED = (*common.IMAGE_FLAGS, common.NUM_MEMBERS, FAST_WEIGHT_INIT, FAST_WEIGHT_LR_MULTIPLIER)
 # UB's values, for protocols without their own.
 DEFAULTS = {"fast_weight_init": "normal", "fast_weight_lr_multiplier": 0.5}

@@ -13,15 +13,12 @@ Baselines). Under ``--protocol=ub`` the learning rate and weight decay are those
 from __future__ import annotations
 
 import torch
-from absl import flags
 
 from uqbench.baselines import run_as_script
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
+from uqbench.training.method_flags import DROPOUT_RATE
 
-DROPOUT_RATE = flags.DEFINE_float(
-    "dropout_rate", None, "Dropout rate of the network; default: the protocol's (0.1)."
-)
 FLAGS_USED = (*common.IMAGE_FLAGS, DROPOUT_RATE, common.MC_SAMPLES)
 
 

@@ -15,53 +15,24 @@ from __future__ import annotations
 
 import math
 
-from absl import flags
-
 from uqbench.baselines import run_as_script
-from uqbench.layers.random_feature_gp import FEATURE_TYPES, reset_each_epoch
+from uqbench.layers.random_feature_gp import reset_each_epoch
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-
-SPEC_NORM_BOUND = flags.DEFINE_float(
-    "spec_norm_bound", None, "Bound on each convolution's operator norm; default: the protocol's."
-)
-SPEC_NORM_ITERATION = flags.DEFINE_integer(
-    "spec_norm_iteration", 1, "Power iterations per training step for each spectral norm."
-)
-GP_HIDDEN_DIM = flags.DEFINE_integer("gp_hidden_dim", 1024, "Number of random Fourier features.")
-GP_SCALE = flags.DEFINE_float("gp_scale", 1.0, "Length-scale parameter of the GP's RBF kernel.")
-GP_RANDOM_FEATURE_TYPE = flags.DEFINE_enum(
-    "gp_random_feature_type", "orf", FEATURE_TYPES, "Orthogonal (orf) or Gaussian (rff) features."
-)
-GP_INPUT_NORMALIZATION = flags.DEFINE_bool(
-    "gp_input_normalization", False, "Layer-normalise the GP's input features."
-)
-GP_COV_RIDGE_PENALTY = flags.DEFINE_float(
-    "gp_cov_ridge_penalty", 1.0, "Ridge penalty of the GP's posterior precision."
-)
-GP_COV_DISCOUNT_FACTOR = flags.DEFINE_float(
-    "gp_cov_discount_factor",
-    -1.0,
-    "Moving-average factor of the precision; -1: exact sum over the last epoch.",
-)
-GP_MEAN_FIELD_FACTOR = flags.DEFINE_float(
-    "gp_mean_field_factor",
-    None,
-    "lambda in logits / sqrt(1 + lambda var) at test time (-1: MAP logits); default: the "
-    "protocol's.",
-)
-FLAGS_USED = (
-    *common.IMAGE_FLAGS,
+from uqbench.training.method_flags import (
+    GP_COV_DISCOUNT_FACTOR,
+    GP_COV_RIDGE_PENALTY,
+    GP_HIDDEN_DIM,
+    GP_INPUT_NORMALIZATION,
+    GP_MEAN_FIELD_FACTOR,
+    GP_RANDOM_FEATURE_TYPE,
+    GP_SCALE,
+    SNGP_FLAGS,
     SPEC_NORM_BOUND,
     SPEC_NORM_ITERATION,
-    GP_HIDDEN_DIM,
-    GP_SCALE,
-    GP_RANDOM_FEATURE_TYPE,
-    GP_INPUT_NORMALIZATION,
-    GP_COV_RIDGE_PENALTY,
-    GP_COV_DISCOUNT_FACTOR,
-    GP_MEAN_FIELD_FACTOR,
 )
+
+FLAGS_USED = (*common.IMAGE_FLAGS, *SNGP_FLAGS)
 # Per protocol: UB's CIFAR-10 values under ub and fast; chosen on digits' validation NLL for cpu,
 # also used by cpu32 (not tuned on CIFAR-10).
 DEFAULTS = {
@@ -81,9 +52,9 @@ def run() -> dict:
         "spec_norm_bound": common.value_or(SPEC_NORM_BOUND, defaults["spec_norm_bound"]),
         "spec_norm_iteration": SPEC_NORM_ITERATION.value,
         "num_features": GP_HIDDEN_DIM.value,
-        "kernel_scale": GP_SCALE.value,
+        "kernel_scale": common.value_or(GP_SCALE, 1.0),
         "feature_type": GP_RANDOM_FEATURE_TYPE.value,
-        "normalize_input": GP_INPUT_NORMALIZATION.value,
+        "normalize_input": bool(GP_INPUT_NORMALIZATION.value),
         "ridge": GP_COV_RIDGE_PENALTY.value,
         "momentum": GP_COV_DISCOUNT_FACTOR.value,
         "mean_field_factor": common.value_or(

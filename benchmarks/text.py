@@ -1,0 +1,411 @@
+"""Regenerate docs/results/text.md (CLINC150 intent detection with out-of-scope queries) from one
+result file per cell (method x seed).
+
+    python benchmarks/text.py --data_dir=../shared/data             # run missing cells, rebuild
+    python benchmarks/text.py --methods=deterministic --seeds=0     # one cell
+    python benchmarks/text.py --methods=none                        # rebuild the page only
+
+On a CPU shared with other jobs, run it with ``OMP_WAIT_POLICY=PASSIVE`` and ``--threads=1``.
+Each finished cell writes a small metrics-only JSON, ``docs/results/raw/text/<method>-seed<k>
+.json`` (committed); a cell whose file exists is skipped, so the table fills over several
+sittings, and a killed cell continues from its last epoch (every run is started with
+``--resume``).
+
+Protocol (written before the runs): CLINC150's published split (15,000 train, 3,000 validation,
+4,500 test in-scope queries over 150 intents; 100 + 1,000 out-of-scope queries as ``oos_val``
+and ``oos_test``), the vocabulary built from the training texts (4,096 entries), every method
+with its script's defaults (``uqbench run text/<method> --help``) over seeds 0, 1, 2; mean +-
+standard error over seeds. OOD detection of ``oos_test`` against the in-scope test set:
+in-distribution positive for AUROC / AUPR-in / FPR95, OOD positive for AUPR-out and
+TNR@95TPR (UB's ``(1-fpr)@95tpr``). The orderings checked (paired over seeds): the deep
+ensemble and SNGP have a higher OOD AUROC than deterministic (the issue's targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from uqbench import baselines, metrics
+from uqbench.training.environment import git_commit, versions
+from uqbench.training.progress import format_seconds
+from uqbench.training.report import markdown_table
+
+RAW = Path("docs/results/raw/text")
+SEEDS = 3
+TARGET_ACCURACY = 0.90
+# Networks trained per run, for the time estimate of cells not yet run (BatchEnsemble: its 4
+# members see every query, so about 4 networks' work).
+NETWORKS = {"ensemble": 4, "batchensemble": 4, "transformer ensemble": 4}
+# label -> (baseline script, extra flags)
+METHODS = {
+    "deterministic": ("text/deterministic", []),
+    "dropout": ("text/dropout", []),
+    "ensemble": ("text/ensemble", []),
+    "SNGP": ("text/sngp", []),
+    "batchensemble": ("text/batchensemble", []),
+    "transformer deterministic": ("text/deterministic", ["--model=transformer"]),
+    "transformer ensemble": ("text/ensemble", ["--model=transformer"]),
+}
+COLUMNS = (
+    ("accuracy", "test/accuracy"),
+    ("NLL", "test/nll"),
+    ("ECE", "test/ece"),
+    ("AUROC", "ood/oos_test/auroc"),
+    ("AUROC entropy", "ood/oos_test/entropy/auroc"),
+    ("AUROC MI", "ood/oos_test/mutual_information/auroc"),
+    ("AUPR-in", "ood/oos_test/aupr_in"),
+    ("AUPR-out", "ood/oos_test/aupr_out"),
+    ("FPR95", "ood/oos_test/fpr95"),
+    ("TNR@95TPR", "ood/oos_test/tnr_at_95_tpr"),
+)
+COVERAGES = (0.5, 0.7, 0.8, 0.9, 1.0)
+ORDERINGS = (
+    ("ensemble", "ood/oos_test/auroc", "higher"),
+    ("SNGP", "ood/oos_test/auroc", "higher"),
+    ("ensemble", "test/nll", "lower"),
+)
+# Uncertainty Baselines' published CLINC numbers (baselines/clinc_intent/README.md, commit
+# 11dff4b): every row is BERT-base (110M parameters) fine-tuned from pretrained weights, so
+# none is comparable with networks trained from scratch here. Their AUPRC is Keras' PR-AUC with
+# OOD positive: compare it with AUPR-out.
+UB_ROWS = (
+    ("Deterministic", "0.186", "0.965", "0.0218", "0.942", "0.853"),
+    ("Monte Carlo Dropout (10)", "0.171", "0.965", "0.0170", "0.951", "0.861"),
+    ("SNGP", "0.139", "0.969", "0.0104", "0.969", "0.908"),
+    ("SNGP Ensemble (10)", "0.118", "0.974", "0.0094", "0.973", "0.910"),
+    ("Ensemble (10)", "0.169", "0.975", "0.0128", "0.958", "0.862"),
+)
+
+
+def slug(label: str) -> str:
+    return label.replace(" ", "_")
+
+
+def raw_path(label: str, seed: int) -> Path:
+    return RAW / f"{slug(label)}-seed{seed}.json"
+
+
+def selective_accuracy(run_dir: Path) -> dict[str, float]:
+    """Accuracy on the most confident fraction of the test set, at each of :data:`COVERAGES`
+    (from the saved predictions)."""
+    saved = np.load(run_dir / "predictions" / "test.npz")
+    probs, labels = saved["probs"], saved["labels"]
+    return {
+        f"{c:g}": metrics.accuracy_at_coverage(probs, labels, c)
+        if c < 1
+        else metrics.accuracy(probs, labels)
+        for c in COVERAGES
+    }
+
+
+def run_cell(label: str, seed: int, data_dir: str, runs_dir: Path, threads: int) -> dict:
+    """Run (or resume, or read back) one cell and return its record."""
+    script, extra = METHODS[label]
+    out = runs_dir / slug(label) / f"seed{seed}"
+    flags = [
+        "--dataset=clinc150",
+        f"--data_dir={data_dir}",
+        f"--seed={seed}",
+        "--device=cpu",
+        f"--threads={threads}",
+        *extra,
+    ]
+    if (out / "summary.json").is_file():
+        summary = json.loads((out / "summary.json").read_text())
+    else:
+        summary = baselines.run(script, [*flags, f"--output_dir={out}", "--resume", "--quiet"])
+    recipe = summary.get("recipe", {})
+    return {
+        "method": label,
+        "seed": seed,
+        "command": f"uqbench run {script} " + " ".join(flags),
+        "git_commit": summary.get("git_commit") or git_commit(),
+        "versions": summary.get("versions") or versions(),
+        "device": summary.get("device"),
+        "threads": threads,
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "epochs": recipe.get("epochs"),
+        "timings": summary.get("timings", {}),
+        "validation": summary.get("validation", {}),
+        "selective_accuracy": selective_accuracy(out),
+        "metrics": summary["metrics"],
+    }
+
+
+def write_json(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def mean_se(values: list[float | None]) -> str:
+    if not values or any(v is None for v in values):
+        return "-"
+    array = np.asarray(values, dtype=np.float64)
+    if len(array) < 2:
+        return f"{array.mean():.4f}"
+    return f"{array.mean():.4f} ± {array.std(ddof=1) / np.sqrt(len(array)):.4f}"
+
+
+def load_cells() -> dict[str, list[dict]]:
+    return {
+        label: [
+            json.loads(raw_path(label, s).read_text())
+            for s in range(SEEDS)
+            if raw_path(label, s).is_file()
+        ]
+        for label in METHODS
+    }
+
+
+def checks(cells: dict[str, list[dict]]) -> list[str]:
+    """The orderings against deterministic, by paired differences over shared seeds; "holds"
+    only beyond two standard errors."""
+    out = []
+    base = {r["seed"]: r for r in cells.get("deterministic", [])}
+    for method, key, better in ORDERINGS:
+        pairs = [(r, base[r["seed"]]) for r in cells.get(method, []) if r["seed"] in base]
+        if not pairs:
+            out.append(f"- {method} {key} {better} than deterministic: pending (no paired runs)")
+            continue
+        diffs = np.array([r["metrics"][key] - b["metrics"][key] for r, b in pairs])
+        mean = float(diffs.mean())
+        se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
+        right = mean < 0 if better == "lower" else mean > 0
+        verdict = (
+            "holds"
+            if right and abs(mean) > 2 * se
+            else "same direction, not significant (or one seed)"
+            if right
+            else "does NOT hold"
+        )
+        out.append(
+            f"- {method} {key} {better} than deterministic: difference {mean:+.4f} ± {se:.4f} "
+            f"over {len(diffs)} paired seed(s): {verdict}"
+        )
+    return out
+
+
+def estimate(cells: dict[str, list[dict]]) -> str:
+    """The whole table's training time: measured cells as they took, the others from the mean
+    time per network-epoch of their model (TextCNN or transformer) in the measured cells."""
+    per_epoch: dict[str, list[float]] = {}
+    for label, records in cells.items():
+        model = "transformer" if label.startswith("transformer") else "textcnn"
+        for r in records:
+            per_epoch.setdefault(model, []).append(
+                r["metrics"]["cost/train_seconds"] / (r["epochs"] * NETWORKS.get(label, 1))
+            )
+    total, guessed = 0.0, []
+    for label, records in cells.items():
+        model = "transformer" if label.startswith("transformer") else "textcnn"
+        measured = [r["metrics"]["cost/train_seconds"] for r in records]
+        missing = SEEDS - len(measured)
+        total += sum(measured)
+        if missing and model in per_epoch:
+            total += missing * NETWORKS.get(label, 1) * 10 * float(np.mean(per_epoch[model]))
+        elif missing:
+            guessed.append(label)
+    if guessed:
+        return f"Estimate of the whole table: pending (no measured epoch for {', '.join(guessed)})."
+    return (
+        f"Estimate of the whole table's training ({len(METHODS)} methods x {SEEDS} seeds, 10 "
+        f"epochs each) at these speeds: {format_seconds(total)}."
+    )
+
+
+def page(cells: dict[str, list[dict]]) -> str:
+    rows, selective, timing = [], [], []
+    for label, records in cells.items():
+        if not records:
+            continue
+        name = label if len(records) == SEEDS else f"{label} ({len(records)} seed(s))"
+        row = [name] + [mean_se([r["metrics"].get(k) for r in records]) for _, k in COLUMNS]
+        train = [r["metrics"]["cost/train_seconds"] for r in records]
+        row += [
+            format_seconds(float(np.mean(train))),
+            f"{np.mean([r['metrics']['cost/ms_per_example'] for r in records]):.3f}",
+            f"{records[0]['metrics']['cost/params']:,.0f}",
+        ]
+        rows.append(row)
+        selective.append(
+            [name]
+            + [mean_se([r["selective_accuracy"][f"{c:g}"] for r in records]) for c in COVERAGES]
+        )
+        per_epoch = [
+            r["metrics"]["cost/train_seconds"] / (r["epochs"] * NETWORKS.get(label, 1))
+            for r in records
+        ]
+        timing.append(f"{label}: {np.mean(per_epoch):.1f} s per epoch of one network")
+    lines_estimate = estimate(cells)
+    done = sum(len(v) for v in cells.values())
+    missing = [
+        f"{label} seed {s}"
+        for label, records in cells.items()
+        for s in range(SEEDS)
+        if s not in {r["seed"] for r in records}
+    ]
+    records = [r for v in cells.values() for r in v]
+    machines = sorted({f"{r['machine']}, {r['device']}, {r['threads']} thread(s)" for r in records})
+    target = [
+        f"TextCNN accuracy target (>= {TARGET_ACCURACY}): "
+        + (
+            f"{np.mean([r['metrics']['test/accuracy'] for r in cells['deterministic']]):.4f} "
+            f"over {len(cells['deterministic'])} seed(s)"
+            if cells["deterministic"]
+            else "pending"
+        )
+    ]
+    lines = [
+        "# Text baselines: CLINC150 intent detection with out-of-scope queries",
+        "",
+        "Built by `python benchmarks/text.py` from the per-cell files in `docs/results/raw/text/`"
+        " (each records its command, machine, torch version and commit); the protocol is in the "
+        "script's docstring. Every network is trained from scratch (no pretrained weights): "
+        "the TextCNN (Kim 2014) for every method, the small transformer for deterministic and "
+        "the ensemble. Mean ± standard error over seeds 0-2. NLL in nats per example, ECE with "
+        "15 equal-width bins; OOD: in-scope test (4,500) against `oos_test` (1,000), scores "
+        "max probability (AUROC, AUPR, FPR95, TNR), entropy and, for methods with members, "
+        "mutual information. train: training seconds per run on the machine below.",
+        "",
+        f"{done} of {len(METHODS) * SEEDS} cells; run on {'; '.join(machines) or '-'}; torch "
+        f"{', '.join(sorted({r['versions'].get('torch', '?') for r in records})) or '-'}; "
+        f"commits {', '.join(sorted({str(r['git_commit'])[:8] for r in records})) or '-'}.",
+        "",
+    ]
+    if rows:
+        headers = ["method", *(c for c, _ in COLUMNS), "train", "ms/example", "params"]
+        lines += [markdown_table(headers, rows), ""]
+    if missing:
+        lines += [
+            f"Pending cells (run `python benchmarks/text.py --data_dir=DIR`): "
+            f"{', '.join(missing)}.",
+            "",
+        ]
+    lines += [*target, "", "## Checks", "", *checks(cells), "", *READING]
+    if selective:
+        lines += [
+            "## Selective prediction",
+            "",
+            "Accuracy on the most confident fraction (coverage) of the in-scope test set, "
+            "confidence = max probability.",
+            "",
+            markdown_table(["method", *(f"{c:g}" for c in COVERAGES)], selective),
+            "",
+        ]
+    lines += [
+        "## Cost",
+        "",
+        *(f"- {t}" for t in timing),
+        "",
+        *SIZING,
+        lines_estimate,
+        "",
+        "## Reference: Uncertainty Baselines on CLINC (BERT, not comparable)",
+        "",
+        "Published in Uncertainty Baselines' `baselines/clinc_intent/README.md` (commit "
+        "11dff4b). Every row is BERT-base (110M parameters) fine-tuned from pretrained weights "
+        "on TPUs, so none is comparable with the networks trained from scratch above; UB has "
+        "no published numbers for a network trained from scratch. Their AUPRC takes OOD as "
+        "positive: compare it with AUPR-out.",
+        "",
+        markdown_table(
+            ["method (BERT-base)", "test NLL", "test accuracy", "test ECE", "AUROC", "AUPRC"],
+            [list(r) for r in UB_ROWS],
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# How to read the table: written after looking at the seed-0 results.
+READING = (
+    "Reading (seed 0 only; the other cells are pending, see the estimate under Cost): the "
+    "TextCNN trained from scratch reaches 0.8976 in-scope accuracy, just short of the 0.90 "
+    "target; the 4-member ensemble (0.919) and BatchEnsemble (0.901) pass it. The ensemble "
+    "detects out-of-scope queries better than deterministic (AUROC 0.937 vs 0.923, and at "
+    "every other OOD metric). SNGP is only marginally better (0.926), and only after its "
+    "mean-field factor was chosen on validation: the same seed with UB's factor 0.1 gave "
+    "test AUROC 0.911, below deterministic, because the GP's variance hardly differs between "
+    "in-scope and out-of-scope queries (0.066 vs 0.072 on validation) when a single "
+    "convolution layer feeds it. Entropy is a slightly better OOD score than the max "
+    "probability for every method; the members' mutual information is not better than "
+    "entropy. MC dropout (10 samples of Kim's 0.5 dropout) costs accuracy (0.889) and makes "
+    "the network underconfident (ECE 0.062) while raising AUROC a little. The transformer "
+    "from scratch reaches 0.871. Every number is below UB's BERT-base rows (accuracy "
+    "0.965-0.975), as expected without pretraining. One seed cannot tell these differences "
+    "from seed noise (the checks above say so).",
+    "",
+)
+SIZING = (
+    "How the defaults were sized: one epoch of the TextCNN (or the transformer) on CLINC150's "
+    "15,000 training queries was measured first: 19.5 s (19.6 s) on one thread while other jobs "
+    "kept both of this machine's 2 cores busy (load about 4), 11-17 s later in the runs above. "
+    "The TextCNN needs about 10 epochs to reach its validation accuracy (0.896; 0.884 after 6, "
+    "the same 0.896 after 15), so the defaults keep 10 epochs and 4 ensemble members (UB: 10), "
+    "and the whole table does not fit the 45 minutes the issue asks for on this shared machine "
+    "(estimate below); it would need about 5 s per epoch, i.e. the 2 cores to itself and 2 "
+    "threads, which could not be measured here. Fewer epochs would trade the accuracy target "
+    "for time.",
+    "",
+)
+
+
+def main() -> int:
+    global RAW
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data_dir", default=os.environ.get("UQBENCH_DATA_DIR", "../shared/data"))
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma separated, or none")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs_dir", default="runs/benchmark/text")
+    parser.add_argument("--raw_dir", default=str(RAW))
+    parser.add_argument("--output", default="docs/results/text.md", help="- for stdout")
+    args = parser.parse_args()
+    RAW = Path(args.raw_dir)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip() and m.strip() != "none"]
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
+    if methods and not (Path(args.data_dir) / "clinc150" / "data_full.json").is_file():
+        parser.error(f"no clinc150/data_full.json under {args.data_dir} (give --data_dir)")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for label in methods:
+            path = raw_path(label, seed)
+            if path.is_file():
+                continue
+            start = time.perf_counter()
+            record = run_cell(label, seed, args.data_dir, Path(args.runs_dir), args.threads)
+            write_json(path, record)
+            print(
+                f"{label} seed {seed}: accuracy {record['metrics']['test/accuracy']:.4f}, "
+                f"AUROC {record['metrics']['ood/oos_test/auroc']:.4f} in "
+                f"{format_seconds(time.perf_counter() - start)} -> {path}",
+                flush=True,
+            )
+    report = page(load_cells())
+    if args.output == "-":
+        print(report)
+        return 0
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.output).with_suffix(".tmp")
+    tmp.write_text(report)
+    os.replace(tmp, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
