@@ -507,7 +507,10 @@ READING_BY_SETTING = {
         "the heteroscedastic head train 20, MC dropout averages 10 samples, and SNGP trains "
         "resnet8 (it needs residual layers) for 8 epochs: its row differs from deterministic in "
         "architecture as well as method. Orderings are checked only once a method has all "
-        "three seeds paired with deterministic's; until then a row shows its seeds' mean.",
+        "three seeds paired with deterministic's; until then a row shows its seeds' mean. The "
+        "seed-0 cells of 2026-12-03 ran while other jobs shared the two cores at a lower "
+        "priority (deterministic's epochs took 10-19 s against 8.2 s on free cores), so their "
+        "times are upper bounds.",
     ),
 }
 
