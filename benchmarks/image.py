@@ -509,8 +509,8 @@ READING_BY_SETTING = {
         "architecture as well as method. Orderings are checked only once a method has all "
         "three seeds paired with deterministic's; until then a row shows its seeds' mean. The "
         "seed-0 cells of 2026-12-03 ran while other jobs shared the two cores at a lower "
-        "priority (deterministic's epochs took 10-19 s against 8.2 s on free cores), so their "
-        "times are upper bounds.",
+        "priority (deterministic's 20 epochs took 7.8-13.1 s each, 3m27s in all; at its fastest "
+        "epoch's pace 2.6 minutes), so their times are upper bounds.",
     ),
 }
 
