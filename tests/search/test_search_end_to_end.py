@@ -172,9 +172,14 @@ every = 3
 """
 
 
-def _search_command(tmp_path: Path, trials: int, *extra: str, epochs: int = 15) -> list[str]:
+def _search_command(
+    tmp_path: Path, trials: int, *extra: str, epochs: int = 15, mechanisms: bool = True
+) -> list[str]:
     spec = write_spec(
-        tmp_path, epochs=epochs, blocks=["conv3x3_16", "max_pool", "fc_64"], extra=ALL_MECHANISMS
+        tmp_path,
+        epochs=epochs,
+        blocks=["conv3x3_16", "max_pool", "fc_64"],
+        extra=ALL_MECHANISMS if mechanisms else "",
     )
     return [
         sys.executable,
@@ -282,7 +287,9 @@ def test_a_sigkilled_local_worker_s_trial_is_run_by_the_other_and_the_search_fin
 @pytest.mark.slow
 def test_a_worker_started_by_hand_outlives_its_shell_and_the_search_waits_for_it(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    search = subprocess.Popen(_search_command(tmp_path, 4, epochs=60), env=env)
+    # every trial trains (no quick ensemble trials), so the hand-started worker has time to join
+    command = _search_command(tmp_path, 4, epochs=60, mechanisms=False)
+    search = subprocess.Popen(command, env=env)
     directory = tmp_path / "search"
     deadline = time.time() + 60
     while not (directory / "host.json").exists() and time.time() < deadline:
