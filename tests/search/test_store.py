@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -208,6 +209,25 @@ def _claim_and_report(path, lease_seconds, ready, results):
     results.put(store.finish(trial.id, status="done", objective=5.0, run_dir=staged))
 
 
+def _stop_outside_a_transaction(pid: int, path: Path) -> None:
+    """SIGSTOP ``pid`` at a moment it holds no SQLite write lock (its heartbeat writes several
+    times a second; a process frozen inside a transaction blocks every writer until it runs
+    again, which is SQLite's locking, not the leases under test)."""
+    for _ in range(50):
+        os.kill(pid, signal.SIGSTOP)
+        db = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            db.close()
+    raise AssertionError("the worker held the write lock at every try")
+
+
 def test_a_live_worker_renews_its_lease_and_a_stopped_one_loses_its_trial(tmp_path):
     """The heartbeat keeps a busy worker's lease; a worker that stops renewing (SIGSTOP: its
     lock is still held) loses its trial once the lease expires, and its late result and run
@@ -222,7 +242,7 @@ def test_a_live_worker_renews_its_lease_and_a_stopped_one_loses_its_trial(tmp_pa
         assert ready.wait(30)
         time.sleep(1.0)  # longer than the lease: only renewals keep it
         assert store.release_dead() == []
-        os.kill(process.pid, signal.SIGSTOP)
+        _stop_outside_a_transaction(process.pid, path)
         time.sleep(1.2)
         assert store.release_dead() == [1]
         assert not (tmp_path / "staging").exists() or not any((tmp_path / "staging").iterdir())
