@@ -16,6 +16,7 @@ import torch
 from absl import flags
 
 T = TypeVar("T")
+RecipeT = TypeVar("RecipeT")
 
 DATASET = flags.DEFINE_string(
     "dataset", None, "Data set name (see `uqbench list`) or path to a folder in a supported layout."
@@ -291,6 +292,24 @@ def serialize(holders: Iterable[flags.FlagHolder]) -> list[str]:
         else:
             lines.append(flag.serialize())
     return lines
+
+
+def recipe_with_flags(recipe: RecipeT) -> RecipeT:
+    """``recipe`` with the training flags given (unset flags keep its values); another
+    ``--epochs`` without ``--warmup_epochs`` keeps the warm-up's share of training."""
+    if EPOCHS.value is not None and WARMUP_EPOCHS.value is None:
+        fraction = recipe.warmup_epochs / recipe.epochs
+        recipe = recipe.with_overrides(warmup_epochs=fraction * max(1, EPOCHS.value))
+    return recipe.with_overrides(
+        epochs=EPOCHS.value,
+        batch_size=BATCH_SIZE.value,
+        learning_rate=LEARNING_RATE.value,
+        weight_decay=WEIGHT_DECAY.value,
+        schedule=SCHEDULE.value,
+        warmup_epochs=WARMUP_EPOCHS.value,
+        label_smoothing=LABEL_SMOOTHING.value,
+        test_flips=TEST_FLIPS.value,
+    ).check()
 
 
 def apply_threads() -> int:

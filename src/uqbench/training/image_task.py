@@ -196,21 +196,7 @@ def prepare_task(method: str) -> ImageTask:
         dataset = train_subset(dataset, common.TRAIN_SUBSET.value)
     extra_ood, skipped = ood_sets.resolve_ood(common.OOD.value, dataset, common.DATA_DIR.value)
     ood.extend(extra_ood)
-    recipe = protocol.recipe_for(method)
-    if common.EPOCHS.value is not None and common.WARMUP_EPOCHS.value is None:
-        # Another length of training keeps the protocol's warm-up as a fraction of it.
-        fraction = recipe.warmup_epochs / recipe.epochs
-        recipe = recipe.with_overrides(warmup_epochs=fraction * max(1, common.EPOCHS.value))
-    recipe = recipe.with_overrides(
-        epochs=common.EPOCHS.value,
-        batch_size=common.BATCH_SIZE.value,
-        learning_rate=common.LEARNING_RATE.value,
-        weight_decay=common.WEIGHT_DECAY.value,
-        schedule=common.SCHEDULE.value,
-        warmup_epochs=common.WARMUP_EPOCHS.value,
-        label_smoothing=common.LABEL_SMOOTHING.value,
-        test_flips=common.TEST_FLIPS.value,
-    ).check()
+    recipe = common.recipe_with_flags(protocol.recipe_for(method))
     output = Path(common.OUTPUT_DIR.value or common.default_output_dir(method, dataset.name))
     task = ImageTask(
         method=method,

@@ -176,17 +176,7 @@ def prepare_text_task(method: str) -> TextTask:
             "--temperature_scaling fits the temperature on validation data: the set has no val "
             "part, so give --validation_fraction > 0"
         )
-    recipe = RECIPES[recipe_key(model_name)]
-    if common.EPOCHS.value is not None and common.WARMUP_EPOCHS.value is None:
-        fraction = recipe.warmup_epochs / recipe.epochs  # keep the warm-up's share of training
-        recipe = recipe.with_overrides(warmup_epochs=fraction * max(1, common.EPOCHS.value))
-    recipe = recipe.with_overrides(
-        epochs=common.EPOCHS.value,
-        batch_size=common.BATCH_SIZE.value,
-        learning_rate=common.LEARNING_RATE.value,
-        weight_decay=common.WEIGHT_DECAY.value,
-        warmup_epochs=common.WARMUP_EPOCHS.value,
-    ).check()
+    recipe = common.recipe_with_flags(RECIPES[recipe_key(model_name)])
     output = Path(common.OUTPUT_DIR.value or common.default_output_dir(method, dataset.name))
     task = TextTask(
         method=method,
