@@ -209,6 +209,17 @@ def run_cell(setting: Setting, label: str, seed: int, runs_dir: Path, extra: lis
     base = None
     if (out / "summary.json").is_file():
         summary = json.loads((out / "summary.json").read_text())
+        recorded = (summary.get("method"), summary.get("seed"), summary.get("protocol"))
+        expected = (
+            script,
+            seed,
+            next(f.split("=")[1] for f in flags if f.startswith("--protocol")),
+        )
+        if recorded != expected:
+            raise SystemExit(
+                f"{out} holds a run of {recorded}, not this cell's {expected}: remove it or "
+                "pass another --runs_dir"
+            )
     elif (
         base_label is not None
         and (base_dir := out.parents[1] / slug(base_label) / out.name).is_dir()
