@@ -25,9 +25,9 @@ def test_classifier_runs_recompute_to_their_recorded_metrics(harness_runs):
             assert recomputed[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
         checked += len(recorded)
     # per run: 10 test metrics, 3 OOD scores x 5 metrics, 2 types x 2 severities x 3 metrics and
-    # 3 x (2 severity means + 1 overall mean) = 46; an ensemble adds 3 diversity metrics (and has
-    # mutual information instead of Dempster-Shafer): 2 x 46 + 2 x 49
-    assert checked == 190
+    # 3 x (2 severity means + 1 overall mean) = 46; an ensemble adds 3 diversity metrics and 2
+    # member means (and has mutual information instead of Dempster-Shafer): 2 x 46 + 2 x 51
+    assert checked == 194
 
 
 def test_regression_runs_recompute_to_their_recorded_metrics(tmp_path):

@@ -13,7 +13,7 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 
 from uqbench.training.divergence import DivergedError
-from uqbench.training.evaluation import collect, evaluate
+from uqbench.training.evaluation import collect, evaluate, member_metrics
 from uqbench.training.image_task import tempered
 from uqbench.training.predictors import mixture
 
@@ -148,6 +148,9 @@ def test_diversity_is_written_for_two_or_more_members():
     assert m["test/diversity/disagreement"] == 0.0
     assert m["test/diversity/average_kl"] == pytest.approx(np.log(2))
     assert m["test/diversity/cosine_similarity"] == pytest.approx(1 / np.sqrt(2))
+    # each member's own metrics, averaged: accuracy (1 + 1) / 2, NLL (0 + ln 2) / 2
+    assert m["test/member_mean/accuracy"] == 1.0
+    assert m["test/member_mean/nll"] == pytest.approx(np.log(2) / 2)
     # one member: nothing to compare, no diversity keys
     summary = evaluate(
         lambda images: {
@@ -158,7 +161,20 @@ def test_diversity_is_written_for_two_or_more_members():
         measure_latency=False,
         quiet=True,
     )
-    assert not any("diversity" in key for key in summary["metrics"])
+    assert not any("diversity" in key or "member_mean" in key for key in summary["metrics"])
+
+
+def test_member_means_match_scikit_learn_member_by_member():
+    rng = np.random.default_rng(0)
+    members = rng.dirichlet(np.ones(K), size=(4, 50))
+    labels = rng.integers(0, K, 50)
+    m = member_metrics(members, labels)
+    assert m["test/member_mean/nll"] == pytest.approx(
+        np.mean([log_loss(labels, p, labels=range(K)) for p in members])
+    )
+    assert m["test/member_mean/accuracy"] == pytest.approx(
+        np.mean([np.mean(p.argmax(1) == labels) for p in members])
+    )
 
 
 @dataclass

@@ -86,6 +86,8 @@ def classification(arrays: Mapping[str, np.ndarray], prefix: str = "test") -> di
         out[f"{prefix}/diversity/disagreement"] = metrics.disagreement(members)
         out[f"{prefix}/diversity/average_kl"] = metrics.average_kl(members)
         out[f"{prefix}/diversity/cosine_similarity"] = metrics.cosine_similarity(members)
+        out[f"{prefix}/member_mean/accuracy"] = metrics.member_mean_accuracy(members, labels)
+        out[f"{prefix}/member_mean/nll"] = metrics.member_mean_nll(members, labels)
     return out
 
 

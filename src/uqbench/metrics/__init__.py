@@ -22,6 +22,8 @@ from uqbench.metrics.diversity import (
     cosine_similarity,
     disagreement,
     expected_entropy,
+    member_mean_accuracy,
+    member_mean_nll,
     mutual_information,
     predictive_entropy,
 )
@@ -71,6 +73,8 @@ __all__ = [
     "interval_coverage",
     "max_probability",
     "mce",
+    "member_mean_accuracy",
+    "member_mean_nll",
     "mixture_gaussian_nll",
     "mixture_mean_variance",
     "ms_per_example",

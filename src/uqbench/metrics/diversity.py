@@ -19,6 +19,7 @@ import itertools
 import numpy as np
 
 from uqbench.metrics._arrays import ArrayLike, as_float, probability_rows
+from uqbench.metrics.scoring import accuracy, nll
 
 
 def _member_probs(member_probs: ArrayLike) -> np.ndarray:
@@ -115,3 +116,21 @@ def cosine_similarity(member_probs: ArrayLike) -> float:
     unit = probs / np.linalg.norm(probs, axis=-1, keepdims=True)
     pairs = _pairs(probs, "cosine_similarity")
     return float(np.mean([np.mean(np.sum(unit[a] * unit[b], axis=-1)) for a, b in pairs]))
+
+
+def member_mean_accuracy(member_probs: ArrayLike, labels: ArrayLike) -> float:
+    """Each member's own top-1 accuracy, averaged over members: ``mean_m accuracy(p_m, y)``.
+
+    UB logs the members one by one (``test/accuracy_member_i``); the ensemble's accuracy minus
+    this is what averaging the members gained."""
+    probs = _member_probs(member_probs)
+    return float(np.mean([accuracy(p, labels) for p in probs]))
+
+
+def member_mean_nll(member_probs: ArrayLike, labels: ArrayLike) -> float:
+    """Each member's own NLL in nats per example, averaged over members.
+
+    ``mean_m nll(p_m, y)`` with :func:`nll`'s convention; the ensemble's NLL is never above it
+    (Jensen), and the gap is what averaging the members gained."""
+    probs = _member_probs(member_probs)
+    return float(np.mean([nll(p, labels) for p in probs]))

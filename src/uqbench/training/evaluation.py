@@ -230,6 +230,19 @@ def diversity_metrics(member_probs: np.ndarray, prefix: str = "test") -> dict[st
     }
 
 
+def member_metrics(
+    member_probs: np.ndarray, labels: np.ndarray, prefix: str = "test"
+) -> dict[str, float]:
+    """Each member's own accuracy and NLL averaged over members,
+    ``<prefix>/member_mean/{accuracy, nll}``; empty for fewer than 2 members."""
+    if member_probs.shape[0] < 2:
+        return {}
+    return {
+        f"{prefix}/member_mean/accuracy": metrics.member_mean_accuracy(member_probs, labels),
+        f"{prefix}/member_mean/nll": metrics.member_mean_nll(member_probs, labels),
+    }
+
+
 def ood_inputs(ood_set: Any) -> torch.Tensor:
     """What an OOD set holds: ``inputs`` (text sets' token ids), else ``images``."""
     inputs = getattr(ood_set, "inputs", None)
@@ -318,6 +331,7 @@ def evaluate(
     results = classification_metrics(test.probs, labels, log_probs=test.log_probabilities())
     if test.member_probs is not None:
         results.update(diversity_metrics(test.member_probs))
+        results.update(member_metrics(test.member_probs, labels))
     scores_in = test.scores()
     ood_predictions: dict[str, Predictions] = {}
     for ood_set in ood:
