@@ -197,6 +197,9 @@ def test_an_ood_aware_search_holds_out_classes_and_scores_nll_minus_auroc(tmp_pa
         assert summary["metrics"]["ood/holdout/auroc"] == pytest.approx(
             roc_auc_score(truth, scores), abs=1e-6
         )
+    # the end-of-search ensemble is evaluated on the same test OOD set as its trials
+    final = json.loads((out / "ensemble" / "summary.json").read_text())
+    assert 0 <= final["metrics"]["ood/holdout/auroc"] <= 1
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -180,6 +180,8 @@ def build_ensemble(
         summary = evaluate(
             predict,
             data,
+            # the search's test OOD set (held-out classes, noise or a named set), as its trials
+            ood=[context.test_ood] if getattr(context, "test_ood", None) is not None else [],
             output_dir=output,
             method=METHOD,
             overwrite=True,
