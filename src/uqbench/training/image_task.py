@@ -36,9 +36,9 @@ from uqbench.training.task import (
     open_training_state,
     run_fields,
     start_run,
-    write_run,
 )
 from uqbench.training.task import count_parameters as count_parameters  # for the scripts
+from uqbench.training.task import finish_run as finish_run  # for the scripts
 
 SUBSET_SEED = 0
 INIT_IMAGES = 5000
@@ -91,6 +91,53 @@ class ImageTask(Task):
             "recipe": self.recipe.as_dict(),
             "seed": self.seed,
             "validation_fraction": self.validation_fraction,
+        }
+
+    def calibrate(self, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
+        """With ``--temperature_scaling``, fit T on the validation set and return the tempered
+        predictor (:func:`fit_temperature_scaling`); else ``predict`` unchanged, with the
+        validation metrics when there is a validation set."""
+        if self.data.x_val.shape[0] == 0:
+            return predict, {"validation": {}}
+        predict, record = fit_temperature_scaling(
+            predict,
+            self.data.x_val,
+            self.data.y_val.cpu().numpy(),
+            self.runtime.device,
+            label=f"{self.method} {self.data.name}: validation predictions",
+            quiet=self.quiet,
+            scale=bool(common.TEMPERATURE_SCALING.value),
+        )
+        if "temperature" in record:
+            self.log(
+                f"{self.method}: temperature {record['temperature']:.3f} fitted on the "
+                "validation set"
+            )
+        return predict, record
+
+    def evaluation_sets(self) -> tuple[list[Any], CorruptionSuite | None]:
+        """The held-out classes and other OOD sets asked for, and the corrupted test sets."""
+        return self.ood, self.corrupted
+
+    def summary_fields(self, flag_lines: Sequence[str]) -> dict[str, Any]:
+        """Network, protocol (and its id), recipe, runtime, data choices and classes."""
+        return {
+            "model": self.model_name,
+            "protocol": self.protocol.name,
+            "protocol_id": image_protocol_id(
+                self.protocol.name, self.model_name, flag_values(flag_lines)
+            ),
+            "recipe": self.recipe.as_dict(),
+            "runtime": {
+                "precision": self.runtime.precision,
+                "channels_last": self.runtime.channels_last,
+                "compile": self.runtime.compile,
+                "threads": torch.get_num_threads(),
+            },
+            "validation_fraction": self.validation_fraction,
+            "train_subset": common.TRAIN_SUBSET.value,
+            "classes": list(self.data.class_names),
+            "ood_skipped": self.ood_skipped,
         }
 
     def checkpoint(
@@ -307,71 +354,3 @@ def fit_temperature_scaling(
     scaled_predictions = Predictions(np.exp(scaled_log_probs), log_probs=scaled_log_probs)
     record["validation"].update(validation_metrics(scaled_predictions, labels, "val_scaled"))
     return tempered(predict, temperature), record
-
-
-def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
-    """With ``--temperature_scaling``, fit T on the validation set and return the tempered
-    predictor (:func:`fit_temperature_scaling`); else ``predict`` unchanged, with the
-    validation metrics when there is a validation set."""
-    if task.data.x_val.shape[0] == 0:
-        return predict, {"validation": {}}
-    predict, record = fit_temperature_scaling(
-        predict,
-        task.data.x_val,
-        task.data.y_val.cpu().numpy(),
-        task.runtime.device,
-        label=f"{task.method} {task.data.name}: validation predictions",
-        quiet=task.quiet,
-        scale=bool(common.TEMPERATURE_SCALING.value),
-    )
-    if "temperature" in record:
-        task.log(
-            f"{task.method}: temperature {record['temperature']:.3f} fitted on the validation set"
-        )
-    return predict, record
-
-
-def finish_run(
-    task: ImageTask,
-    predict: PredictFn,
-    *,
-    flag_lines: Sequence[str],
-    history: Sequence[Mapping[str, Any]],
-    train_seconds: float,
-    params: int,
-    checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]],
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Temperature-scale if asked, evaluate on the test and OOD sets, write the run directory."""
-    predict, calibration = calibrate(task, predict)
-    return write_run(
-        task,
-        predict,
-        ood=task.ood,
-        flag_lines=flag_lines,
-        history=history,
-        train_seconds=train_seconds,
-        params=params,
-        checkpoint=checkpoint,
-        corrupted=task.corrupted,
-        extra={
-            "model": task.model_name,
-            "protocol": task.protocol.name,
-            "protocol_id": image_protocol_id(
-                task.protocol.name, task.model_name, flag_values(flag_lines)
-            ),
-            "recipe": task.recipe.as_dict(),
-            "runtime": {
-                "precision": task.runtime.precision,
-                "channels_last": task.runtime.channels_last,
-                "compile": task.runtime.compile,
-                "threads": torch.get_num_threads(),
-            },
-            "validation_fraction": task.validation_fraction,
-            "train_subset": common.TRAIN_SUBSET.value,
-            "classes": list(task.data.class_names),
-            "ood_skipped": task.ood_skipped,
-            **calibration,
-            **dict(extra or {}),
-        },
-    )

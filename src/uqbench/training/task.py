@@ -59,6 +59,18 @@ class Task:
         """What the run is, for ``--resume`` to check a saved training state against."""
         raise NotImplementedError
 
+    def calibrate(self, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
+        """``predict`` temperature-scaled on validation data if asked, and the validation record."""
+        raise NotImplementedError
+
+    def evaluation_sets(self) -> tuple[list[Any], CorruptionSuite | None]:
+        """The OOD and corrupted sets evaluated with the test set."""
+        raise NotImplementedError
+
+    def summary_fields(self, flag_lines: Sequence[str]) -> dict[str, Any]:
+        """What the run's ``summary.json`` records of this kind of task."""
+        raise NotImplementedError
+
     def train(
         self,
         model: nn.Module,
@@ -145,21 +157,21 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def write_run(
+def finish_run(
     task: Task,
     predict: PredictFn,
     *,
-    ood: Sequence[Any],
     flag_lines: Sequence[str],
     history: Sequence[Mapping[str, Any]],
     train_seconds: float,
     params: int,
     checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]],
-    extra: Mapping[str, Any],
-    corrupted: CorruptionSuite | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``predict`` once on the test, ``ood`` and ``corrupted`` sets, write the run
-    directory with ``extra`` in its summary, and remove the training state."""
+    """Validation metrics (temperature-scaled if asked), then the test, OOD and corrupted sets
+    evaluated once; writes the run directory and removes the training state."""
+    predict, validation = task.calibrate(predict)
+    ood, corrupted = task.evaluation_sets()
     summary = evaluate(
         predict,
         task.data,
@@ -176,7 +188,7 @@ def write_run(
         checkpoint=checkpoint,
         seed=task.seed,
         corrupted=corrupted,
-        extra=extra,
+        extra={**task.summary_fields(flag_lines), **validation, **dict(extra or {})},
         quiet=task.quiet,
         table=True,  # --quiet silences progress, not the result table
     )

@@ -3,7 +3,7 @@ recipe of the model, training with a per-epoch state (``--resume``), and the run
 
 A text baseline reads as an image baseline does: ``task = prepare_text_task(...)``, build and
 train its networks with ``task.build_model`` / ``task.train``, define ``predict(ids) ->
-probabilities`` (``text_predictors``), then ``finish_text_run(task, predict, ...)``.
+probabilities`` (``text_predictors``), then ``finish_run(task, predict, ...)``.
 
 Recipes (:data:`RECIPES`, AdamW with a cosine decay to 0, batch 64; every flag overrides them).
 TextCNN: 10 epochs at rate 3e-3, weight decay 0.01 (Kim 2014 with AdamW in place of Adadelta);
@@ -17,7 +17,7 @@ took 12-20 s on one thread of the shared 2-core machine (docs/results/text.md).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +39,9 @@ from uqbench.training.task import (
     open_training_state,
     run_fields,
     start_run,
-    write_run,
 )
 from uqbench.training.task import count_parameters as count_parameters  # for the scripts
+from uqbench.training.task import finish_run as finish_run  # for the scripts
 
 DEFAULT_MODEL = "textcnn"
 _ADAMW = {"optimizer": "adamw", "schedule": "cosine", "crop_padding": 0, "flip": False}
@@ -95,6 +95,45 @@ class TextTask(Task):
             "model": self.model_name,
             "recipe": self.recipe.as_dict(),
             "seed": self.seed,
+        }
+
+    def calibrate(self, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
+        """Validation metrics (accuracy, NLL, ECE, and OOD detection of ``oos_val``, the set for
+        choices), with a temperature fitted first with ``--temperature_scaling``; the test sets
+        stay untouched."""
+        if len(self.data.y_val) == 0:
+            return predict, {"validation": {}}
+        labels = self.data.y_val.cpu().numpy()
+        label = f"{self.method} {self.data.name}: validation predictions"
+        device = self.runtime.device
+        scale = bool(common.TEMPERATURE_SCALING.value)
+        predict, record = fit_temperature_scaling(
+            predict, self.data.x_val, labels, device, label=label, quiet=self.quiet, scale=scale
+        )
+        if self.data.ood_val is not None:
+            inside = collect(predict, self.data.x_val, device, label=label, quiet=self.quiet)
+            outside = collect(predict, self.data.ood_val.inputs, device, label=label, quiet=True)
+            scores = ood_metrics(inside.scores(), outside.scores(), self.data.ood_val.name)
+            record["validation"].update({f"val/{k}": v for k, v in scores.items()})
+        if "temperature" in record:
+            self.log(f"{self.method}: temperature {record['temperature']:.3f} fitted on validation")
+        return predict, record
+
+    def evaluation_sets(self) -> tuple[list[Any], None]:
+        """``oos_test`` (where the set has one); text has no corrupted sets."""
+        return [self.data.ood_test] if self.data.ood_test is not None else [], None
+
+    def summary_fields(self, flag_lines: Sequence[str]) -> dict[str, Any]:
+        """Network, recipe, runtime, validation carve-out, classes and tokenizer."""
+        return {
+            "model": self.model_name,
+            "recipe": self.recipe.as_dict(),
+            "runtime": {"precision": self.runtime.precision, "threads": torch.get_num_threads()},
+            "validation_fraction": self.data.validation_fraction,
+            "classes": list(self.data.class_names),
+            "vocab_size": self.data.vocab_size,
+            "max_length": self.data.max_length,
+            "tokenizer": common.TOKENIZER.value or "built from the training texts",
         }
 
     def checkpoint(
@@ -160,64 +199,3 @@ def prepare_text_task(method: str) -> TextTask:
         f"{', '.join(s.name for s in (dataset.ood_val, dataset.ood_test) if s) or 'none'}"
     )
     return task
-
-
-def validation_record(
-    task: TextTask, predict: PredictFn, scale: bool
-) -> tuple[PredictFn, dict[str, Any]]:
-    """Validation metrics (accuracy, NLL, ECE, and OOD detection of ``oos_val``, the set for
-    choices), with a temperature fitted first when ``scale``; the test sets stay untouched."""
-    if len(task.data.y_val) == 0:
-        return predict, {"validation": {}}
-    labels = task.data.y_val.cpu().numpy()
-    label = f"{task.method} {task.data.name}: validation predictions"
-    device = task.runtime.device
-    predict, record = fit_temperature_scaling(
-        predict, task.data.x_val, labels, device, label=label, quiet=task.quiet, scale=scale
-    )
-    if task.data.ood_val is not None:
-        inside = collect(predict, task.data.x_val, device, label=label, quiet=task.quiet)
-        outside = collect(predict, task.data.ood_val.inputs, device, label=label, quiet=True)
-        scores = ood_metrics(inside.scores(), outside.scores(), task.data.ood_val.name)
-        record["validation"].update({f"val/{k}": v for k, v in scores.items()})
-    if "temperature" in record:
-        task.log(f"{task.method}: temperature {record['temperature']:.3f} fitted on validation")
-    return predict, record
-
-
-def finish_text_run(
-    task: TextTask,
-    predict: PredictFn,
-    *,
-    flag_lines: Sequence[str],
-    history: Sequence[Mapping[str, Any]],
-    train_seconds: float,
-    params: int,
-    checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]],
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Validation metrics (temperature-scaled if asked), then the test set and ``oos_test``
-    evaluated once; writes the run directory."""
-    predict, validation = validation_record(task, predict, bool(common.TEMPERATURE_SCALING.value))
-    return write_run(
-        task,
-        predict,
-        ood=[task.data.ood_test] if task.data.ood_test is not None else [],
-        flag_lines=flag_lines,
-        history=history,
-        train_seconds=train_seconds,
-        params=params,
-        checkpoint=checkpoint,
-        extra={
-            "model": task.model_name,
-            "recipe": task.recipe.as_dict(),
-            "runtime": {"precision": task.runtime.precision, "threads": torch.get_num_threads()},
-            "validation_fraction": task.data.validation_fraction,
-            "classes": list(task.data.class_names),
-            "vocab_size": task.data.vocab_size,
-            "max_length": task.data.max_length,
-            "tokenizer": common.TOKENIZER.value or "built from the training texts",
-            **validation,
-            **dict(extra or {}),
-        },
-    )

@@ -42,7 +42,7 @@ def run() -> dict:
         model, on_epoch_end=reset_each_epoch(model.fc, task.recipe.epochs)
     )
 
-    return text_task.finish_text_run(
+    return text_task.finish_run(
         task,
         text_predictors.single(model, task.runtime, task.data.pad_id),
         flag_lines=common.serialize(FLAGS_USED),
