@@ -1,8 +1,9 @@
 """What the image and text tasks share: the start of a run (flags checked, threads, device), its
-per-epoch training state (``--resume``), training a network with it, and the run directory.
+per-epoch training state (``--resume``), training a network with it, and :func:`finish_run`
+(validation record, one evaluation of the test and OOD sets, the run directory).
 
-``image_task.ImageTask`` and ``text_task.TextTask`` are :class:`Task` with their data, network
-and checkpoint; a baseline script sees only those.
+``image_task.ImageTask`` and ``text_task.TextTask`` are :class:`Task` with their data, network,
+checkpoint and the methods left unimplemented here; scripts reach it all through those modules.
 """
 
 from __future__ import annotations
