@@ -39,7 +39,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -48,9 +47,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uqbench import baselines
+import cells
 from uqbench.analysis import references
-from uqbench.training.environment import git_commit, versions
 from uqbench.training.progress import format_seconds
 from uqbench.training.reevaluate import reevaluate
 from uqbench.training.report import markdown_table
@@ -174,24 +172,12 @@ def cell_record(
         "method": label,
         "seed": seed,
         "command": command,
-        "git_commit": summary.get("git_commit") or git_commit(),
-        "versions": summary.get("versions") or versions(),
-        "device": summary.get("device"),
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **cells.provenance(summary, torch.get_num_threads()),
         "timings": timings,
         "temperature": summary.get("temperature"),
         "validation": summary.get("validation", {}),
         "metrics": metrics,
     }
-
-
-def write_json(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def run_cell(setting: Setting, label: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
@@ -207,8 +193,8 @@ def run_cell(setting: Setting, label: str, seed: int, runs_dir: Path, extra: lis
     ]
     command = f"uqbench run {script} " + " ".join(flags)
     base = None
-    if (out / "summary.json").is_file():
-        summary = json.loads((out / "summary.json").read_text())
+    summary = cells.finished_run(out)
+    if summary is not None:
         recorded = (summary.get("method"), summary.get("seed"), summary.get("protocol"))
         expected = (
             script,
@@ -239,38 +225,18 @@ def run_cell(setting: Setting, label: str, seed: int, runs_dir: Path, extra: lis
             quiet=True,
         )
     else:
-        summary = baselines.run(script, [*flags, f"--output_dir={out}", "--resume", "--quiet"])
+        summary = cells.run_baseline(script, flags, out)
     return cell_record(setting, label, seed, summary, command, base)
 
 
-def mean_se(values: list[float | None]) -> str:
-    if not values or any(v is None for v in values):
-        return "-"
-    array = np.asarray(values, dtype=np.float64)
-    if bool(np.all(array == np.round(array)) and array.min() > 100):
-        return f"{array.mean():,.0f}"
-    if len(array) < 2:
-        return f"{array.mean():.4f}"
-    return f"{array.mean():.4f} ± {array.std(ddof=1) / np.sqrt(len(array)):.4f}"
-
-
-def rows_and_notes(
-    setting: Setting, cells: dict[str, list[dict]]
-) -> tuple[list[list[str]], list[str]]:
+def rows_and_notes(setting: Setting, found: cells.Cells) -> tuple[list[list[str]], list[str]]:
     """The table rows of the methods with results (seeds shown when fewer than all), and the
     per-method notes: corrupted accuracy by severity, temperature-scaling effects."""
     rows, notes = [], []
-    for label, records in cells.items():
+    for label, records in found.items():
         if not records:
             continue
-        name = label if len(records) == SEEDS else f"{label} ({len(records)} seed(s))"
-        row = [name] + [mean_se([r["metrics"].get(key) for r in records]) for _, key in COLUMNS]
-        train = [r["metrics"]["cost/train_seconds"] for r in records]
-        row += [
-            format_seconds(float(np.mean(train))),
-            f"{np.mean([r['metrics']['cost/ms_per_example'] for r in records]):.3f}",
-        ]
-        rows.append(row)
+        rows.append(cells.metric_row(label, records, COLUMNS, SEEDS))
         curve = [
             float(np.mean([r["metrics"][f"corrupted/mean/{k}/accuracy"] for r in records]))
             for k in range(1, 6)
@@ -288,40 +254,28 @@ def rows_and_notes(
             after = [r["validation"]["val_scaled/ece"] for r in records]
             temps = [r["temperature"] for r in records]
             notes.append(
-                f"{setting.name}: {label}: validation ECE {mean_se(before)} -> "
-                f"{mean_se(after)} (T = {mean_se(temps)}); lowered in "
+                f"{setting.name}: {label}: validation ECE {cells.mean_se(before)} -> "
+                f"{cells.mean_se(after)} (T = {cells.mean_se(temps)}); lowered in "
                 f"{sum(a < b for a, b in zip(after, before, strict=True))} of {len(before)} runs"
             )
     return rows, notes
 
 
-def checks(setting: Setting, cells: dict[str, list[dict]]) -> list[str]:
+def checks(setting: Setting, found: cells.Cells) -> list[str]:
     """The published orderings against deterministic, by paired differences over the seeds both
-    have (the same seed: the same validation carve-out, held-out classes and corrupted images):
-    mean ± standard error of (method - deterministic); "holds" when the mean is on the right side
-    and more than two standard errors from 0, "same direction, not significant" when only on the
-    right side."""
+    have (:func:`cells.paired_differences`): mean ± standard error of (method - deterministic);
+    "holds" when the mean is on the right side and more than two standard errors from 0, "same
+    direction, not significant" when only on the right side."""
     out = []
-    base = {r["seed"]: r for r in cells.get("deterministic", [])}
     for method, key, better in ORDERINGS:
-        pairs = [(r, base[r["seed"]]) for r in cells.get(method, []) if r["seed"] in base]
-        if len(pairs) < SEEDS:
+        diffs = cells.paired_differences(found, method, key)
+        if len(diffs) < SEEDS:
             out.append(
                 f"- {setting.name}: {method} {key} {better} than deterministic: pending "
-                f"({len(pairs)} of {SEEDS} paired seeds)"
+                f"({len(diffs)} of {SEEDS} paired seeds)"
             )
             continue
-        diffs = np.array([r["metrics"][key] - b["metrics"][key] for r, b in pairs])
-        mean = float(diffs.mean())
-        se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
-        right = mean < 0 if better == "lower" else mean > 0
-        verdict = (
-            "holds"
-            if right and abs(mean) > 2 * se
-            else "same direction, not significant"
-            if right
-            else "does NOT hold"
-        )
+        mean, se, verdict = cells.verdict(diffs, better, "same direction, not significant")
         out.append(
             f"- {setting.name}: {method} {key} {better} than deterministic: difference "
             f"{mean:+.4f} ± {se:.4f} over {len(diffs)} paired seeds: {verdict}"
@@ -329,40 +283,20 @@ def checks(setting: Setting, cells: dict[str, list[dict]]) -> list[str]:
     return out
 
 
-def load_cells(setting: Setting, methods: list[str]) -> dict[str, list[dict]]:
-    cells: dict[str, list[dict]] = {}
-    for label in methods:
-        records = []
-        for seed in range(SEEDS):
-            path = raw_path(setting, label, seed)
-            if path.is_file():
-                records.append(json.loads(path.read_text()))
-        cells[label] = records
-    return cells
-
-
 def section(setting: Setting, methods: list[str], pending_why: str) -> tuple[list[str], list[str]]:
     """The markdown of one setting (table, or what is pending), and its notes and checks."""
-    cells = load_cells(setting, methods)
-    done = sum(len(v) for v in cells.values())
+    found = cells.load_cells(methods, lambda label, seed: raw_path(setting, label, seed), SEEDS)
+    done = sum(len(v) for v in found.values())
     lines = [f"## {setting.heading}", ""]
     if not done:
         lines += [f"Pending: {pending_why}.", ""]
         return lines, []
     headers = ["method", *(c for c, _ in COLUMNS), "train", "ms/example"]
-    rows, notes = rows_and_notes(setting, cells)
-    missing = [
-        f"{label} seed {seed}"
-        for label, records in cells.items()
-        for seed in range(SEEDS)
-        if seed not in {r["seed"] for r in records}
-    ]
-    records = [r for v in cells.values() for r in v]
-    machines = sorted({f"{r['machine']}, {r['device']}, {r['threads']} threads" for r in records})
+    rows, notes = rows_and_notes(setting, found)
+    missing = cells.missing_cells(found, SEEDS)
+    records = [r for v in found.values() for r in v]
     lines += [
-        f"{done} of {len(methods) * SEEDS} cells; run on {'; '.join(machines)}; torch "
-        f"{', '.join(sorted({r['versions'].get('torch', '?') for r in records}))}; commits "
-        f"{', '.join(sorted({str(r['git_commit'])[:8] for r in records}))}.",
+        cells.provenance_line(records, done, len(methods) * SEEDS, "threads"),
         "",
         markdown_table(headers, rows),
         "",
@@ -371,7 +305,7 @@ def section(setting: Setting, methods: list[str], pending_why: str) -> tuple[lis
         lines += [f"Pending cells ({pending_why}): {', '.join(missing)}.", ""]
     for paragraph in READING_BY_SETTING.get(setting.name, ()):
         lines += [paragraph, ""]
-    return lines, notes + checks(setting, cells)
+    return lines, notes + checks(setting, found)
 
 
 def main() -> int:
@@ -431,7 +365,7 @@ def main() -> int:
                 record = run_cell(
                     setting, label, seed, Path(args.runs_dir), args.extra_flags.split()
                 )
-                write_json(path, record)
+                cells.write_json(path, record)
                 print(
                     f"{name} {label} seed {seed}: {record['metrics']['test/accuracy']:.4f} "
                     f"accuracy in {format_seconds(time.perf_counter() - start)} -> {path}",
@@ -481,14 +415,7 @@ def main() -> int:
             "",
         ]
     )
-    if args.output == "-":
-        print(report)
-    else:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(args.output).with_suffix(".tmp")
-        tmp.write_text(report)
-        os.replace(tmp, args.output)
-        print(f"wrote {args.output}")
+    cells.write_page(report, args.output)
     return 0
 
 

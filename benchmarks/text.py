@@ -24,17 +24,15 @@ ensemble and SNGP have a higher OOD AUROC than deterministic (the issue's target
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from uqbench import baselines, metrics
-from uqbench.training.environment import git_commit, versions
+import cells
+from uqbench import metrics
 from uqbench.training.progress import format_seconds
 from uqbench.training.report import markdown_table
 
@@ -118,21 +116,15 @@ def run_cell(label: str, seed: int, data_dir: str, runs_dir: Path, threads: int)
         f"--threads={threads}",
         *extra,
     ]
-    if (out / "summary.json").is_file():
-        summary = json.loads((out / "summary.json").read_text())
-    else:
-        summary = baselines.run(script, [*flags, f"--output_dir={out}", "--resume", "--quiet"])
+    summary = cells.finished_run(out)
+    if summary is None:
+        summary = cells.run_baseline(script, flags, out)
     recipe = summary.get("recipe", {})
     return {
         "method": label,
         "seed": seed,
         "command": f"uqbench run {script} " + " ".join(flags),
-        "git_commit": summary.get("git_commit") or git_commit(),
-        "versions": summary.get("versions") or versions(),
-        "device": summary.get("device"),
-        "threads": threads,
-        "machine": platform.machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **cells.provenance(summary, threads),
         "epochs": recipe.get("epochs"),
         "timings": summary.get("timings", {}),
         "validation": summary.get("validation", {}),
@@ -141,54 +133,17 @@ def run_cell(label: str, seed: int, data_dir: str, runs_dir: Path, threads: int)
     }
 
 
-def write_json(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
-def mean_se(values: list[float | None]) -> str:
-    if not values or any(v is None for v in values):
-        return "-"
-    array = np.asarray(values, dtype=np.float64)
-    if len(array) < 2:
-        return f"{array.mean():.4f}"
-    return f"{array.mean():.4f} ± {array.std(ddof=1) / np.sqrt(len(array)):.4f}"
-
-
-def load_cells() -> dict[str, list[dict]]:
-    return {
-        label: [
-            json.loads(raw_path(label, s).read_text())
-            for s in range(SEEDS)
-            if raw_path(label, s).is_file()
-        ]
-        for label in METHODS
-    }
-
-
-def checks(cells: dict[str, list[dict]]) -> list[str]:
+def checks(found: cells.Cells) -> list[str]:
     """The orderings against deterministic, by paired differences over shared seeds; "holds"
     only beyond two standard errors."""
     out = []
-    base = {r["seed"]: r for r in cells.get("deterministic", [])}
     for method, key, better in ORDERINGS:
-        pairs = [(r, base[r["seed"]]) for r in cells.get(method, []) if r["seed"] in base]
-        if not pairs:
+        diffs = cells.paired_differences(found, method, key)
+        if len(diffs) == 0:
             out.append(f"- {method} {key} {better} than deterministic: pending (no paired runs)")
             continue
-        diffs = np.array([r["metrics"][key] - b["metrics"][key] for r, b in pairs])
-        mean = float(diffs.mean())
-        se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
-        right = mean < 0 if better == "lower" else mean > 0
-        verdict = (
-            "holds"
-            if right and abs(mean) > 2 * se
-            else "same direction, not significant (or one seed)"
-            if right
-            else "does NOT hold"
-        )
+        weak = "same direction, not significant (or one seed)"
+        mean, se, verdict = cells.verdict(diffs, better, weak)
         out.append(
             f"- {method} {key} {better} than deterministic: difference {mean:+.4f} ± {se:.4f} "
             f"over {len(diffs)} paired seed(s): {verdict}"
@@ -196,18 +151,18 @@ def checks(cells: dict[str, list[dict]]) -> list[str]:
     return out
 
 
-def estimate(cells: dict[str, list[dict]]) -> str:
+def estimate(found: cells.Cells) -> str:
     """The whole table's training time: measured cells as they took, the others from the mean
     time per network-epoch of their model (TextCNN or transformer) in the measured cells."""
     per_epoch: dict[str, list[float]] = {}
-    for label, records in cells.items():
+    for label, records in found.items():
         model = "transformer" if label.startswith("transformer") else "textcnn"
         for r in records:
             per_epoch.setdefault(model, []).append(
                 r["metrics"]["cost/train_seconds"] / (r["epochs"] * NETWORKS.get(label, 1))
             )
     total, guessed = 0.0, []
-    for label, records in cells.items():
+    for label, records in found.items():
         model = "transformer" if label.startswith("transformer") else "textcnn"
         measured = [r["metrics"]["cost/train_seconds"] for r in records]
         missing = SEEDS - len(measured)
@@ -224,45 +179,35 @@ def estimate(cells: dict[str, list[dict]]) -> str:
     )
 
 
-def page(cells: dict[str, list[dict]]) -> str:
+def page(found: cells.Cells) -> str:
     rows, selective, timing = [], [], []
-    for label, records in cells.items():
+    for label, records in found.items():
         if not records:
             continue
-        name = label if len(records) == SEEDS else f"{label} ({len(records)} seed(s))"
-        row = [name] + [mean_se([r["metrics"].get(k) for r in records]) for _, k in COLUMNS]
-        train = [r["metrics"]["cost/train_seconds"] for r in records]
-        row += [
-            format_seconds(float(np.mean(train))),
-            f"{np.mean([r['metrics']['cost/ms_per_example'] for r in records]):.3f}",
-            f"{records[0]['metrics']['cost/params']:,.0f}",
-        ]
-        rows.append(row)
+        params = f"{records[0]['metrics']['cost/params']:,.0f}"
+        rows.append([*cells.metric_row(label, records, COLUMNS, SEEDS), params])
         selective.append(
-            [name]
-            + [mean_se([r["selective_accuracy"][f"{c:g}"] for r in records]) for c in COVERAGES]
+            [cells.row_name(label, records, SEEDS)]
+            + [
+                cells.mean_se([r["selective_accuracy"][f"{c:g}"] for r in records])
+                for c in COVERAGES
+            ]
         )
         per_epoch = [
             r["metrics"]["cost/train_seconds"] / (r["epochs"] * NETWORKS.get(label, 1))
             for r in records
         ]
         timing.append(f"{label}: {np.mean(per_epoch):.1f} s per epoch of one network")
-    lines_estimate = estimate(cells)
-    done = sum(len(v) for v in cells.values())
-    missing = [
-        f"{label} seed {s}"
-        for label, records in cells.items()
-        for s in range(SEEDS)
-        if s not in {r["seed"] for r in records}
-    ]
-    records = [r for v in cells.values() for r in v]
-    machines = sorted({f"{r['machine']}, {r['device']}, {r['threads']} thread(s)" for r in records})
+    lines_estimate = estimate(found)
+    done = sum(len(v) for v in found.values())
+    missing = cells.missing_cells(found, SEEDS)
+    records = [r for v in found.values() for r in v]
     target = [
         f"TextCNN accuracy target (>= {TARGET_ACCURACY}): "
         + (
-            f"{np.mean([r['metrics']['test/accuracy'] for r in cells['deterministic']]):.4f} "
-            f"over {len(cells['deterministic'])} seed(s)"
-            if cells["deterministic"]
+            f"{np.mean([r['metrics']['test/accuracy'] for r in found['deterministic']]):.4f} "
+            f"over {len(found['deterministic'])} seed(s)"
+            if found["deterministic"]
             else "pending"
         )
     ]
@@ -278,9 +223,7 @@ def page(cells: dict[str, list[dict]]) -> str:
         "max probability (AUROC, AUPR, FPR95, TNR), entropy and, for methods with members, "
         "mutual information. train: training seconds per run on the machine below.",
         "",
-        f"{done} of {len(METHODS) * SEEDS} cells; run on {'; '.join(machines) or '-'}; torch "
-        f"{', '.join(sorted({r['versions'].get('torch', '?') for r in records})) or '-'}; "
-        f"commits {', '.join(sorted({str(r['git_commit'])[:8] for r in records})) or '-'}.",
+        cells.provenance_line(records, done, len(METHODS) * SEEDS, "thread(s)"),
         "",
     ]
     if rows:
@@ -292,7 +235,7 @@ def page(cells: dict[str, list[dict]]) -> str:
             f"{', '.join(missing)}.",
             "",
         ]
-    lines += [*target, "", "## Checks", "", *checks(cells), "", *READING]
+    lines += [*target, "", "## Checks", "", *checks(found), "", *READING]
     if selective:
         lines += [
             "## Selective prediction",
@@ -388,22 +331,14 @@ def main() -> int:
                 continue
             start = time.perf_counter()
             record = run_cell(label, seed, args.data_dir, Path(args.runs_dir), args.threads)
-            write_json(path, record)
+            cells.write_json(path, record)
             print(
                 f"{label} seed {seed}: accuracy {record['metrics']['test/accuracy']:.4f}, "
                 f"AUROC {record['metrics']['ood/oos_test/auroc']:.4f} in "
                 f"{format_seconds(time.perf_counter() - start)} -> {path}",
                 flush=True,
             )
-    report = page(load_cells())
-    if args.output == "-":
-        print(report)
-        return 0
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.output).with_suffix(".tmp")
-    tmp.write_text(report)
-    os.replace(tmp, args.output)
-    print(f"wrote {args.output}")
+    cells.write_page(page(cells.load_cells(METHODS, raw_path, SEEDS)), args.output)
     return 0
 
 

@@ -34,9 +34,15 @@ def test_every_protocol_names_known_networks_and_valid_recipes():
             protocol.recipe_for(method).check()
 
 
-@pytest.mark.parametrize("name", ["image.heteroscedastic", "image.mimo", "image.sngp"])
-def test_methods_with_per_protocol_defaults_cover_every_protocol(name):
-    import importlib
+# Settings every protocol must give: the scripts read these keys with no fallback.
+PER_PROTOCOL_SETTINGS = {
+    "image/heteroscedastic": {"num_factors", "temperature", "train_mc_samples", "test_mc_samples"},
+    "image/mimo": {"num_members", "input_repetition", "batch_repetition"},
+    "image/sngp": {"spec_norm_bound", "gp_mean_field_factor"},
+}
 
-    module = importlib.import_module(f"uqbench.baselines.{name}")
-    assert set(module.DEFAULTS) == set(PROTOCOLS)
+
+@pytest.mark.parametrize("method", sorted(PER_PROTOCOL_SETTINGS))
+def test_methods_with_per_protocol_settings_have_them_in_every_protocol(method):
+    for protocol in PROTOCOLS.values():
+        assert set(protocol.settings_for(method)) == PER_PROTOCOL_SETTINGS[method], protocol.name

@@ -9,15 +9,12 @@ A baseline script reads as: ``task = prepare_task(...)``, build and train its ne
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from absl import flags as absl_flags
 from scipy.special import log_softmax
 from torch import nn
 
@@ -30,43 +27,32 @@ from uqbench.layers.temperature import fit_temperature
 from uqbench.protocol_ids import flag_values, image_protocol_id
 from uqbench.training import flags as common
 from uqbench.training import predictors
-from uqbench.training.classifier import Recipe, Runtime, fit
-from uqbench.training.environment import select_device
-from uqbench.training.evaluation import PredictFn, Predictions, collect, evaluate, nll
+from uqbench.training.classifier import Runtime
+from uqbench.training.evaluation import PredictFn, Predictions, collect, nll
 from uqbench.training.protocols import Protocol, choose_protocol, for_images
-from uqbench.training.resume import TrainingState
-from uqbench.training.rundir import check_output_dir
-
-# Flags that change where or how fast a run goes, or what it prints, not what it computes.
-NOT_IN_CONFIG = frozenset(
-    {"output_dir", "overwrite", "resume", "quiet", "threads", "eval_batch_size", "flagfile"}
-    | {"data_dir", "download"}
+from uqbench.training.task import (
+    VALIDATION_SEED,
+    Task,
+    open_training_state,
+    run_fields,
+    start_run,
 )
-VALIDATION_SEED = 0
+from uqbench.training.task import count_parameters as count_parameters  # for the scripts
+from uqbench.training.task import finish_run as finish_run  # for the scripts
+
 SUBSET_SEED = 0
 INIT_IMAGES = 5000
 
 
-@dataclass
-class ImageTask:
+@dataclass(kw_only=True)
+class ImageTask(Task):
     """The resolved data, OOD sets, network choice, recipe and runtime of one image run."""
 
-    method: str
-    data: Any
     ood: list[Any]
     ood_skipped: list[str]
     protocol: Protocol
-    model_name: str
-    recipe: Recipe
-    runtime: Runtime
     validation_fraction: float
-    seed: int
-    output_dir: Path
-    overwrite: bool
-    quiet: bool
     corrupted: CorruptionSuite | None = None
-    training_state: TrainingState | None = None
-    started: float = field(default_factory=time.perf_counter)
 
     def build_model(
         self, dropout_rate: float = 0.0, seed_offset: int = 0, stacked_inputs: int = 1
@@ -90,38 +76,69 @@ class ImageTask:
             model.init_from_images(augment.normalize(sample, self.data.mean, self.data.std))
         return model
 
-    def train(
-        self,
-        model: nn.Module,
-        recipe: Recipe | None = None,
-        *,
-        seed_offset: int = 0,
-        label: str = "",
-        **options: Any,
-    ) -> tuple[list[dict], float]:
-        """``classifier.fit`` of ``model`` on the task's training images with ``recipe`` (default
-        the task's), seed ``seed + seed_offset``, the task's runtime and progress settings, and
-        a per-epoch checkpoint in the run's training state (``--resume``); ``options`` go to
-        ``fit`` (e.g. ``param_groups``). Returns the history and the training seconds (those
-        of epochs trained before a resume included)."""
-        start = time.perf_counter()
-        state = self.training_state.next_fit() if self.training_state is not None else None
-        history = fit(
-            model,
-            self.data.x_train,
-            self.data.y_train,
-            self.data.mean,
-            self.data.std,
-            recipe or self.recipe,
-            self.runtime,
-            seed=self.seed + seed_offset,
-            description=f"{self.method} {self.data.name}{label}",
+    def fit_inputs(self) -> dict[str, Any]:
+        """Images are normalised by the training set's per-channel mean and std."""
+        return {"mean": self.data.mean, "std": self.data.std}
+
+    def resume_config(self) -> dict[str, Any]:
+        """Method, data, network, protocol, recipe, seed and validation carve-out."""
+        return {
+            "method": self.method,
+            "data_hash": self.data.data_hash,
+            "classes": list(self.data.class_names),
+            "model": self.model_name,
+            "protocol": self.protocol.name,
+            "recipe": self.recipe.as_dict(),
+            "seed": self.seed,
+            "validation_fraction": self.validation_fraction,
+        }
+
+    def calibrate(self, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
+        """With ``--temperature_scaling``, fit T on the validation set and return the tempered
+        predictor (:func:`fit_temperature_scaling`); else ``predict`` unchanged, with the
+        validation metrics when there is a validation set."""
+        if self.data.x_val.shape[0] == 0:
+            return predict, {"validation": {}}
+        predict, record = fit_temperature_scaling(
+            predict,
+            self.data.x_val,
+            self.data.y_val.cpu().numpy(),
+            self.runtime.device,
+            label=f"{self.method} {self.data.name}: validation predictions",
             quiet=self.quiet,
-            state=state,
-            **options,
+            scale=bool(common.TEMPERATURE_SCALING.value),
         )
-        restored = state.restored_seconds if state is not None else 0.0
-        return history, time.perf_counter() - start + restored
+        if "temperature" in record:
+            self.log(
+                f"{self.method}: temperature {record['temperature']:.3f} fitted on the "
+                "validation set"
+            )
+        return predict, record
+
+    def evaluation_sets(self) -> tuple[list[Any], CorruptionSuite | None]:
+        """The held-out classes and other OOD sets asked for, and the corrupted test sets."""
+        return self.ood, self.corrupted
+
+    def summary_fields(self, flag_lines: Sequence[str]) -> dict[str, Any]:
+        """Network, protocol (and its id), recipe, runtime, data choices and classes."""
+        return {
+            "model": self.model_name,
+            "protocol": self.protocol.name,
+            "protocol_id": image_protocol_id(
+                self.protocol.name, self.model_name, flag_values(flag_lines)
+            ),
+            "recipe": self.recipe.as_dict(),
+            "runtime": {
+                "precision": self.runtime.precision,
+                "channels_last": self.runtime.channels_last,
+                "compile": self.runtime.compile,
+                "threads": torch.get_num_threads(),
+            },
+            "validation_fraction": self.validation_fraction,
+            "train_subset": common.TRAIN_SUBSET.value,
+            "classes": list(self.data.class_names),
+            "ood_skipped": self.ood_skipped,
+        }
 
     def checkpoint(
         self, networks: Sequence[nn.Module], **settings: Any
@@ -138,23 +155,14 @@ class ImageTask:
             **settings,
         )
 
-    def log(self, message: str) -> None:
-        if not self.quiet:
-            print(message, flush=True)
-
 
 def prepare_task(method: str) -> ImageTask:
     """Read the image flags, load the data set onto the device, resolve the OOD sets and the
     protocol; every problem is a clear ``ValueError`` before any training starts."""
-    if not common.DATASET.value:
-        raise ValueError(
-            "--dataset is required: a name (e.g. digits, cifar10; `uqbench list datasets`) or a "
-            "path to an image folder / archive"
-        )
-    if common.OUTPUT_DIR.value:
-        check_output_dir(common.OUTPUT_DIR.value, common.OVERWRITE.value)
-    common.apply_threads()
-    device = select_device(common.DEVICE.value or "auto")
+    device = start_run(
+        "--dataset is required: a name (e.g. digits, cifar10; `uqbench list datasets`) or a "
+        "path to an image folder / archive"
+    )
     runtime = Runtime.for_device(
         device, precision=common.PRECISION.value, compile=common.COMPILE.value
     )
@@ -174,9 +182,7 @@ def prepare_task(method: str) -> ImageTask:
                 "(Uncertainty Baselines trains on every training image)"
             )
         )
-    # The validation carve-out does not depend on --seed: runs with different seeds share it,
-    # so their networks can be combined (image/ensemble --members_from) and calibrated on data
-    # none of them trained on.
+    # The validation carve-out does not depend on --seed (image/ensemble --members_from).
     dataset = data.get_images(
         common.DATASET.value,
         data_dir=common.DATA_DIR.value,
@@ -197,9 +203,8 @@ def prepare_task(method: str) -> ImageTask:
     extra_ood, skipped = ood_sets.resolve_ood(common.OOD.value, dataset, common.DATA_DIR.value)
     ood.extend(extra_ood)
     recipe = common.recipe_with_flags(protocol.recipe_for(method))
-    output = Path(common.OUTPUT_DIR.value or common.default_output_dir(method, dataset.name))
     task = ImageTask(
-        method=method,
+        **run_fields(method, dataset.name),
         data=dataset.to(device),
         ood=ood,
         ood_skipped=skipped,
@@ -208,10 +213,6 @@ def prepare_task(method: str) -> ImageTask:
         recipe=recipe,
         runtime=runtime,
         validation_fraction=validation_fraction,
-        seed=common.SEED.value,
-        output_dir=output,
-        overwrite=common.OVERWRITE.value,
-        quiet=common.QUIET.value,
     )
     task.corrupted = corruption_suite(task.data)
     task.training_state = open_training_state(task)
@@ -228,37 +229,6 @@ def prepare_task(method: str) -> ImageTask:
         )
     )
     return task
-
-
-def open_training_state(task: ImageTask) -> TrainingState:
-    """The run's per-epoch training state (``--resume`` continues from it), checked against
-    what the run is: method, data, network, recipe, seed and every result-changing flag given."""
-    if common.RESUME.value and not common.OUTPUT_DIR.value:
-        raise ValueError("--resume continues the run in --output_dir: give that --output_dir")
-    given = {
-        name: absl_flags.FLAGS[name].serialize()
-        for name in absl_flags.FLAGS
-        if absl_flags.FLAGS[name].present and name not in NOT_IN_CONFIG
-    }
-    config = {
-        "method": task.method,
-        "data_hash": task.data.data_hash,
-        "classes": list(task.data.class_names),
-        "model": task.model_name,
-        "protocol": task.protocol.name,
-        "recipe": task.recipe.as_dict(),
-        "seed": task.seed,
-        "validation_fraction": task.validation_fraction,
-        "flags": given,
-    }
-    state = TrainingState.open(
-        task.output_dir, config, resume=common.RESUME.value, overwrite=task.overwrite
-    )
-    if state.resumed:
-        task.log(f"{task.method}: resuming from the training state in {state.folder}")
-    elif common.RESUME.value:
-        task.log(f"{task.method}: no training state to resume in {state.folder}; starting afresh")
-    return state
 
 
 def corruption_suite(dataset: data.ImageDataset) -> CorruptionSuite | None:
@@ -314,10 +284,6 @@ def train_subset(dataset: data.ImageDataset, size: int) -> data.ImageDataset:
     return dataclasses.replace(
         dataset, x_train=x_train, y_train=dataset.y_train[keep], mean=mean, std=std
     )
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def tempered(predict: PredictFn, temperature: float) -> PredictFn:
@@ -388,83 +354,3 @@ def fit_temperature_scaling(
     scaled_predictions = Predictions(np.exp(scaled_log_probs), log_probs=scaled_log_probs)
     record["validation"].update(validation_metrics(scaled_predictions, labels, "val_scaled"))
     return tempered(predict, temperature), record
-
-
-def calibrate(task: ImageTask, predict: PredictFn) -> tuple[PredictFn, dict[str, Any]]:
-    """With ``--temperature_scaling``, fit T on the validation set and return the tempered
-    predictor (:func:`fit_temperature_scaling`); else ``predict`` unchanged, with the
-    validation metrics when there is a validation set."""
-    if task.data.x_val.shape[0] == 0:
-        return predict, {"validation": {}}
-    predict, record = fit_temperature_scaling(
-        predict,
-        task.data.x_val,
-        task.data.y_val.cpu().numpy(),
-        task.runtime.device,
-        label=f"{task.method} {task.data.name}: validation predictions",
-        quiet=task.quiet,
-        scale=bool(common.TEMPERATURE_SCALING.value),
-    )
-    if "temperature" in record:
-        task.log(
-            f"{task.method}: temperature {record['temperature']:.3f} fitted on the validation set"
-        )
-    return predict, record
-
-
-def finish_run(
-    task: ImageTask,
-    predict: PredictFn,
-    *,
-    flag_lines: Sequence[str],
-    history: Sequence[Mapping[str, Any]],
-    train_seconds: float,
-    params: int,
-    checkpoint: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]],
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Temperature-scale if asked, evaluate on the test and OOD sets, write the run directory."""
-    predict, calibration = calibrate(task, predict)
-    summary = evaluate(
-        predict,
-        task.data,
-        ood=task.ood,
-        output_dir=task.output_dir,
-        method=task.method,
-        overwrite=task.overwrite,
-        device=task.runtime.device,
-        batch_size=common.EVAL_BATCH_SIZE.value,
-        params=params,
-        train_seconds=train_seconds,
-        history=history,
-        flag_lines=flag_lines,
-        checkpoint=checkpoint,
-        seed=task.seed,
-        corrupted=task.corrupted,
-        extra={
-            "model": task.model_name,
-            "protocol": task.protocol.name,
-            "protocol_id": image_protocol_id(
-                task.protocol.name, task.model_name, flag_values(flag_lines)
-            ),
-            "recipe": task.recipe.as_dict(),
-            "runtime": {
-                "precision": task.runtime.precision,
-                "channels_last": task.runtime.channels_last,
-                "compile": task.runtime.compile,
-                "threads": torch.get_num_threads(),
-            },
-            "validation_fraction": task.validation_fraction,
-            "train_subset": common.TRAIN_SUBSET.value,
-            "classes": list(task.data.class_names),
-            "ood_skipped": task.ood_skipped,
-            **calibration,
-            **dict(extra or {}),
-        },
-        quiet=task.quiet,
-        table=True,  # --quiet silences progress, not the result table
-    )
-    if task.training_state is not None:
-        task.training_state.remove()
-    print(f"{task.method} on {task.data.name}: run directory {task.output_dir.resolve()}")
-    return summary

@@ -4,10 +4,14 @@ define ``--gp_hidden_dim``. A script lists the ones it reads in its ``FLAGS_USED
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from absl import flags
 
 from uqbench.layers.batch_ensemble import FAST_WEIGHT_INITS
 from uqbench.layers.random_feature_gp import FEATURE_TYPES
+from uqbench.training.flags import value_or
 
 DROPOUT_RATE = flags.DEFINE_float(
     "dropout_rate",
@@ -64,6 +68,24 @@ SNGP_FLAGS = (
     GP_COV_DISCOUNT_FACTOR,
     GP_MEAN_FIELD_FACTOR,
 )
+
+
+def sngp_settings(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The SNGP settings (``predictors.sngp_network``'s and ``text_predictors``') from the flags,
+    with the method's ``defaults`` for ``spec_norm_bound``, ``gp_scale``,
+    ``gp_input_normalization`` and ``gp_mean_field_factor`` where those flags are not given."""
+    return {
+        "spec_norm_bound": value_or(SPEC_NORM_BOUND, defaults["spec_norm_bound"]),
+        "spec_norm_iteration": SPEC_NORM_ITERATION.value,
+        "num_features": GP_HIDDEN_DIM.value,
+        "kernel_scale": value_or(GP_SCALE, defaults["gp_scale"]),
+        "feature_type": GP_RANDOM_FEATURE_TYPE.value,
+        "normalize_input": value_or(GP_INPUT_NORMALIZATION, defaults["gp_input_normalization"]),
+        "ridge": GP_COV_RIDGE_PENALTY.value,
+        "momentum": GP_COV_DISCOUNT_FACTOR.value,
+        "mean_field_factor": value_or(GP_MEAN_FIELD_FACTOR, defaults["gp_mean_field_factor"]),
+    }
+
 
 FAST_WEIGHT_INIT = flags.DEFINE_enum(
     "fast_weight_init",

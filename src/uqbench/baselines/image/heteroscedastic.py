@@ -13,6 +13,9 @@ and recipe are UB's (6 factors, temperature 1.3, 10,000 samples; deterministic.p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from absl import flags
 
@@ -20,16 +23,6 @@ from uqbench.baselines import run_as_script
 from uqbench.layers.heteroscedastic_classification import attach_heteroscedastic_head
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-
-# Per protocol: (num_factors, temperature, train_mc_samples, test_mc_samples). ub: UB's CIFAR
-# flags; cpu: tuned on digits (docs/fidelity/heteroscedastic.md), also cpu32's (not tuned on
-# CIFAR-10); fast: UB's factors and temperature with edward2's default 1,000 samples (not tuned).
-DEFAULTS = {
-    "ub": (6, 1.3, 10_000, 10_000),
-    "fast": (6, 1.3, 1000, 1000),
-    "cpu": (3, 1.0, 1000, 1000),
-    "cpu32": (3, 1.0, 1000, 1000),
-}
 
 NUM_FACTORS = flags.DEFINE_integer(
     "num_factors",
@@ -58,15 +51,15 @@ FLAGS_USED = (
 )
 
 
-def head_settings(protocol: str, num_classes: int) -> dict:
-    """The head's settings from the flags and the protocol's defaults; a ``ValueError`` for any
-    that cannot work, before anything trains."""
-    factors, temperature, train_samples, test_samples = DEFAULTS[protocol]
+def head_settings(defaults: Mapping[str, Any], num_classes: int) -> dict:
+    """The head's settings from the flags and the protocol's ``defaults`` (UB's CIFAR flags under
+    ``ub``, tuned on digits under ``cpu``: training/protocols.py); a ``ValueError`` for any that
+    cannot work, before anything trains."""
     settings = {
-        "num_factors": common.value_or(NUM_FACTORS, min(factors, num_classes)),
-        "temperature": common.value_or(TEMPERATURE, temperature),
-        "train_mc_samples": common.value_or(TRAIN_MC_SAMPLES, train_samples),
-        "test_mc_samples": common.value_or(TEST_MC_SAMPLES, test_samples),
+        "num_factors": common.value_or(NUM_FACTORS, min(defaults["num_factors"], num_classes)),
+        "temperature": common.value_or(TEMPERATURE, defaults["temperature"]),
+        "train_mc_samples": common.value_or(TRAIN_MC_SAMPLES, defaults["train_mc_samples"]),
+        "test_mc_samples": common.value_or(TEST_MC_SAMPLES, defaults["test_mc_samples"]),
     }
     problems = []
     if not 0 <= settings["num_factors"] <= num_classes:
@@ -88,7 +81,7 @@ def run() -> dict:
     """Train a network with a heteroscedastic head, evaluate its Monte-Carlo prediction."""
     task = image_task.prepare_task("image/heteroscedastic")
     data, runtime, recipe = task.data, task.runtime, task.recipe
-    settings = head_settings(task.protocol.name, data.num_classes)
+    settings = head_settings(task.protocol.settings_for(task.method), data.num_classes)
     model = task.build_model()
     probe = torch.zeros(2, *data.image_shape, device=runtime.device)
     attach_heteroscedastic_head(model, data.num_classes, probe=probe, **settings)

@@ -35,21 +35,17 @@ BATCH_REPETITION = flags.DEFINE_integer(
 )
 FLAGS_USED = (*common.IMAGE_FLAGS, common.NUM_MEMBERS, INPUT_REPETITION, BATCH_REPETITION)
 
-# (num_members, input_repetition, batch_repetition) per protocol: UB's cifar/mimo.py defaults
-# (ensemble_size 3, input_repetition_probability 0, batch_repetitions 4); cpu: chosen on
-# digits by validation NLL (docs/fidelity/mimo.md), also cpu32's (not tuned on CIFAR-10).
-DEFAULTS = {"ub": (3, 0.0, 4), "fast": (3, 0.0, 4), "cpu": (2, 0.5, 4), "cpu32": (2, 0.5, 4)}
-
 
 def run() -> dict:
     """Train one MIMO network, evaluate the average of its heads; returns the run summary."""
     task = image_task.prepare_task("image/mimo")
     data, runtime, recipe = task.data, task.runtime, task.recipe
-    members, repetition, repeats = DEFAULTS[task.protocol.name]
+    # The protocol's: UB's cifar/mimo.py values, or chosen on digits (training/protocols.py).
+    defaults = task.protocol.settings_for(task.method)
     batching = MIMOBatches(
-        num_members=common.value_or(common.NUM_MEMBERS, members),
-        input_repetition=common.value_or(INPUT_REPETITION, repetition),
-        batch_repetitions=common.value_or(BATCH_REPETITION, repeats),
+        num_members=common.value_or(common.NUM_MEMBERS, defaults["num_members"]),
+        input_repetition=common.value_or(INPUT_REPETITION, defaults["input_repetition"]),
+        batch_repetitions=common.value_or(BATCH_REPETITION, defaults["batch_repetition"]),
     )
     batching.new_examples(data.x_train.shape[0], recipe.batch_size)  # a bad batch size fails now
     model = MIMO(task.build_model(stacked_inputs=batching.num_members), batching.num_members)

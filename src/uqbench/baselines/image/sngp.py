@@ -13,54 +13,23 @@ predictive variance (``--gp_mean_field_factor``). Needs a residual network: resn
 
 from __future__ import annotations
 
-import math
-
 from uqbench.baselines import run_as_script
 from uqbench.layers.random_feature_gp import reset_each_epoch
 from uqbench.training import flags as common
 from uqbench.training import image_task, predictors
-from uqbench.training.method_flags import (
-    GP_COV_DISCOUNT_FACTOR,
-    GP_COV_RIDGE_PENALTY,
-    GP_HIDDEN_DIM,
-    GP_INPUT_NORMALIZATION,
-    GP_MEAN_FIELD_FACTOR,
-    GP_RANDOM_FEATURE_TYPE,
-    GP_SCALE,
-    SNGP_FLAGS,
-    SPEC_NORM_BOUND,
-    SPEC_NORM_ITERATION,
-)
+from uqbench.training.method_flags import SNGP_FLAGS, sngp_settings
 
 FLAGS_USED = (*common.IMAGE_FLAGS, *SNGP_FLAGS)
-# Per protocol: UB's CIFAR-10 values under ub and fast; chosen on digits' validation NLL for cpu,
-# also used by cpu32 (not tuned on CIFAR-10).
-DEFAULTS = {
-    "ub": {"spec_norm_bound": 6.0, "gp_mean_field_factor": 20.0},
-    "fast": {"spec_norm_bound": 6.0, "gp_mean_field_factor": 20.0},
-    "cpu": {"spec_norm_bound": 3.0, "gp_mean_field_factor": math.pi / 8},
-    "cpu32": {"spec_norm_bound": 3.0, "gp_mean_field_factor": math.pi / 8},
-}
+# UB's CIFAR-10 values under every protocol; the spectral bound and mean-field factor are the
+# protocol's (training/protocols.py).
+DEFAULTS = {"gp_scale": 1.0, "gp_input_normalization": False}
 
 
 def run() -> dict:
     """Train an SNGP network, evaluate its mean-field predictions; returns the run summary."""
     task = image_task.prepare_task("image/sngp")
     data, runtime, recipe = task.data, task.runtime, task.recipe
-    defaults = DEFAULTS[task.protocol.name]
-    settings = {
-        "spec_norm_bound": common.value_or(SPEC_NORM_BOUND, defaults["spec_norm_bound"]),
-        "spec_norm_iteration": SPEC_NORM_ITERATION.value,
-        "num_features": GP_HIDDEN_DIM.value,
-        "kernel_scale": common.value_or(GP_SCALE, 1.0),
-        "feature_type": GP_RANDOM_FEATURE_TYPE.value,
-        "normalize_input": bool(GP_INPUT_NORMALIZATION.value),
-        "ridge": GP_COV_RIDGE_PENALTY.value,
-        "momentum": GP_COV_DISCOUNT_FACTOR.value,
-        "mean_field_factor": common.value_or(
-            GP_MEAN_FIELD_FACTOR, defaults["gp_mean_field_factor"]
-        ),
-    }
+    settings = sngp_settings({**DEFAULTS, **task.protocol.settings_for(task.method)})
     model = predictors.sngp_network(task.build_model(), data.image_shape, settings)
     history, train_seconds = task.train(
         model, on_epoch_end=reset_each_epoch(model.fc, recipe.epochs)

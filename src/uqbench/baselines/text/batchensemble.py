@@ -36,7 +36,7 @@ def run() -> dict:
     history, train_seconds = task.train(model, param_groups=parameter_groups(model, multiplier))
 
     rank_one = {"kind": "batchensemble", "ensemble_size": size, "fast_weight_init": init}
-    return text_task.finish_text_run(
+    return text_task.finish_run(
         task,
         text_predictors.rank_one_ensemble(model, task.runtime, task.data.pad_id),
         flag_lines=common.serialize(FLAGS_USED),

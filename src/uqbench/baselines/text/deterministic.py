@@ -25,7 +25,7 @@ def run() -> dict:
     model = task.build_model()
     history, train_seconds = task.train(model)
 
-    return text_task.finish_text_run(
+    return text_task.finish_run(
         task,
         text_predictors.single(model, task.runtime, task.data.pad_id),
         flag_lines=common.serialize(FLAGS_USED),

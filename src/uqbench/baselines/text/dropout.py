@@ -33,7 +33,7 @@ def run() -> dict:
     model = task.build_model(dropout_rate=DROPOUT_RATE.value)
     history, train_seconds = task.train(model)
     torch.manual_seed(task.seed)  # the Monte-Carlo samples are reproducible
-    return text_task.finish_text_run(
+    return text_task.finish_run(
         task,
         text_predictors.monte_carlo_dropout(model, task.runtime, task.data.pad_id, samples),
         flag_lines=common.serialize(FLAGS_USED),

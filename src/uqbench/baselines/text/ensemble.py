@@ -31,7 +31,7 @@ def run() -> dict:
         history.extend({"member": i, **record} for record in records)
         train_seconds += seconds
 
-    return text_task.finish_text_run(
+    return text_task.finish_run(
         task,
         text_predictors.ensemble(members, task.runtime, task.data.pad_id),
         flag_lines=common.serialize(FLAGS_USED),

@@ -22,18 +22,7 @@ from uqbench.baselines import run_as_script
 from uqbench.layers.random_feature_gp import reset_each_epoch
 from uqbench.training import flags as common
 from uqbench.training import text_predictors, text_task
-from uqbench.training.method_flags import (
-    GP_COV_DISCOUNT_FACTOR,
-    GP_COV_RIDGE_PENALTY,
-    GP_HIDDEN_DIM,
-    GP_INPUT_NORMALIZATION,
-    GP_MEAN_FIELD_FACTOR,
-    GP_RANDOM_FEATURE_TYPE,
-    GP_SCALE,
-    SNGP_FLAGS,
-    SPEC_NORM_BOUND,
-    SPEC_NORM_ITERATION,
-)
+from uqbench.training.method_flags import SNGP_FLAGS, sngp_settings
 
 FLAGS_USED = (*common.TEXT_FLAGS, *SNGP_FLAGS)
 DEFAULTS = {  # UB's SNGP-BERT on CLINC, but for the mean-field factor
@@ -46,28 +35,14 @@ DEFAULTS = {  # UB's SNGP-BERT on CLINC, but for the mean-field factor
 
 def run() -> dict:
     """Train an SNGP network, evaluate its mean-field predictions; returns the run summary."""
-    settings = {
-        "spec_norm_bound": common.value_or(SPEC_NORM_BOUND, DEFAULTS["spec_norm_bound"]),
-        "spec_norm_iteration": SPEC_NORM_ITERATION.value,
-        "num_features": GP_HIDDEN_DIM.value,
-        "kernel_scale": common.value_or(GP_SCALE, DEFAULTS["gp_scale"]),
-        "feature_type": GP_RANDOM_FEATURE_TYPE.value,
-        "normalize_input": common.value_or(
-            GP_INPUT_NORMALIZATION, DEFAULTS["gp_input_normalization"]
-        ),
-        "ridge": GP_COV_RIDGE_PENALTY.value,
-        "momentum": GP_COV_DISCOUNT_FACTOR.value,
-        "mean_field_factor": common.value_or(
-            GP_MEAN_FIELD_FACTOR, DEFAULTS["gp_mean_field_factor"]
-        ),
-    }
+    settings = sngp_settings(DEFAULTS)
     task = text_task.prepare_text_task("text/sngp")
     model = text_predictors.sngp_network(task.build_model(), settings)
     history, train_seconds = task.train(
         model, on_epoch_end=reset_each_epoch(model.fc, task.recipe.epochs)
     )
 
-    return text_task.finish_text_run(
+    return text_task.finish_run(
         task,
         text_predictors.single(model, task.runtime, task.data.pad_id),
         flag_lines=common.serialize(FLAGS_USED),
