@@ -123,11 +123,13 @@ def provenance_line(records: Sequence[dict], done: int, total: int, threads: str
     )
 
 
-def paired_differences(cells: Cells, method: str, key: str) -> np.ndarray:
-    """``key`` of ``method`` minus deterministic's, over the seeds both have (the same seed: the
-    same validation carve-out, held-out classes and corrupted images)."""
-    base = {r["seed"]: r for r in cells.get("deterministic", [])}
-    pairs = [(r, base[r["seed"]]) for r in cells.get(method, []) if r["seed"] in base]
+def paired_differences(
+    cells: Cells, method: str, key: str, base: str = "deterministic"
+) -> np.ndarray:
+    """``key`` of ``method`` minus ``base``'s, over the seeds both have (the same seed: the same
+    validation carve-out, held-out classes and corrupted images)."""
+    by_seed = {r["seed"]: r for r in cells.get(base, [])}
+    pairs = [(r, by_seed[r["seed"]]) for r in cells.get(method, []) if r["seed"] in by_seed]
     return np.array([r["metrics"][key] - b["metrics"][key] for r, b in pairs])
 
 
