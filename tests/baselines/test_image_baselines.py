@@ -88,6 +88,16 @@ def test_eval_rebuilds_the_predictor_from_the_checkpoint(tmp_path):
     )
     assert "ood/holdout/auroc" in again["metrics"]
     assert again["evaluated_from"] == str(out.resolve())
+    # the dropout masks are drawn from the run's seed: a second evaluation is identical, and
+    # the caller's random state is not touched
+    state = torch.get_rng_state()
+    twice = reevaluate(out, ood=["uniform_noise"], output_dir=tmp_path / "twice", quiet=True)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert twice["metrics"]["test/nll"] == again["metrics"]["test/nll"]
+    for name in ("test.npz", "ood_holdout.npz"):
+        a = np.load(tmp_path / "again" / "predictions" / name)
+        b = np.load(tmp_path / "twice" / "predictions" / name)
+        np.testing.assert_array_equal(a["probs"], b["probs"])
     assert cli.main(["eval", str(out), "--output_dir", str(tmp_path / "cli"), "--device=cpu"]) == 0
     assert (tmp_path / "cli" / "summary.json").is_file()
 

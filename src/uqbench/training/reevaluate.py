@@ -8,8 +8,9 @@ new run directory of the same format, so ``uqbench report`` can put both side by
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,22 @@ def default_output_dir(run_dir: Path, summary: dict[str, Any]) -> Path:
     return run_dir.parent / f"{run_dir.name}-eval-{stamp}"
 
 
+def seeded_by_run(function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run ``function(run_dir, ...)`` with torch's random state seeded by the run's seed and
+    restored afterwards: Monte-Carlo predictions (dropout masks, rank-1 samples) of one run are
+    the same at every evaluation, and the caller's random state is left as it was."""
+
+    @functools.wraps(function)
+    def seeded(run_dir: str | Path, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        seed = int(_summary(Path(run_dir)).get("seed") or 0)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return function(run_dir, *args, **kwargs)
+
+    return seeded
+
+
+@seeded_by_run
 def reevaluate(
     run_dir: str | Path,
     *,
@@ -101,7 +118,8 @@ def reevaluate(
 
     ``temperature_scaling`` fits a temperature post hoc on the run's own validation set (the
     same carve-out it was trained without), as ``--temperature_scaling`` would have during
-    training: the scaled predictions are evaluated and T is recorded."""
+    training: the scaled predictions are evaluated and T is recorded. Monte-Carlo draws are
+    seeded by the run's seed, so evaluating a run twice gives the same predictions."""
     run_dir = Path(run_dir)
     summary = _summary(run_dir)
     if str(summary.get("method", "")).startswith("text/"):
