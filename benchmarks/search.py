@@ -329,6 +329,7 @@ def run_one(task: Task, arm: str, seed: int, raw: Path, scratch: Path, data_dir:
             "objective": winner.objective,
             "search_test": {k: winner.test_metrics.get(k) for k in task.metrics},
         },
+        "ensembles": ensemble_trials(rows, space, task),
         "retrain": retrain(directory, settings, space, winner, task, data_dir),
         "environment": {
             "machine": platform.machine(),
@@ -407,6 +408,60 @@ def interval(triple: tuple[float, float, float], digits: int = 3) -> str:
     return f"{fmt(middle, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
 
 
+def ensemble_trials(rows: list[TrialRow], space: Any, task: Task) -> list[dict]:
+    """The search's ensemble trials: id, signed validation objective and test metrics (as the
+    search evaluated them when the trial finished)."""
+    return [
+        {
+            "trial": t.id,
+            "objective": space.sign * t.objective,
+            "search_test": {k: t.test_metrics.get(k) for k in task.metrics},
+        }
+        for t in rows
+        if t.how == ENSEMBLE and t.status == "done" and t.objective is not None
+    ]
+
+
+def ensemble_section(task: Task, by_arm: dict) -> list[str]:
+    """Does the search's ensemble beat its best single network? Per adaptive search: the
+    ensemble trial and the single-network trial with the best validation objective, both
+    evaluated on test when they finished; the paired difference over seeds, mean ± standard
+    error ("lower" only beyond two standard errors)."""
+    searches = {seed: r for seed, r in by_arm.get("adaptive", {}).items() if r.get("ensembles")}
+    if not searches:
+        return []
+    metric = task.metrics[0]
+    rows, diffs = [], []
+    for seed, r in sorted(searches.items()):
+        best = min(r["ensembles"], key=lambda e: (e["objective"], e["trial"]))
+        single, combined = r["winner"]["search_test"][metric], best["search_test"][metric]
+        diffs.append(combined - single)
+        rows.append(
+            [
+                str(seed),
+                f"{r['winner']['trial']} ({fmt(single, 4)})",
+                f"{best['trial']} ({fmt(combined, 4)})",
+                f"{combined - single:+.4f}",
+            ]
+        )
+    mean = float(np.mean(diffs))
+    se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
+    holds = mean < 0 and abs(mean) > 2 * se
+    return [
+        f"Ensemble against the best single network (adaptive searches; {metric}, each trial "
+        "evaluated on test when it finished; both chosen on validation):",
+        "",
+        markdown_table(
+            ["seed", "best single trial (test)", "best ensemble trial (test)", "ensemble - single"],
+            rows,
+        ),
+        "",
+        f"- Ensemble - single, {metric}: {mean:+.4f} ± {se:.4f} over {len(diffs)} seeds: the "
+        f"ensemble {'is' if holds else 'is NOT'} lower beyond two standard errors.",
+        "",
+    ]
+
+
 def task_section(task: Task, records: dict, raw: Path, figures: Path) -> list[str]:
     """The results of one task: what is done, equal-budget objectives, trials to target,
     retrained winners, ablations, a figure; pending parts say so."""
@@ -476,6 +531,7 @@ def task_section(task: Task, records: dict, raw: Path, figures: Path) -> list[st
     ]
     lines += comparisons(task, by_arm, target)
     lines += winners_table(task, by_arm)
+    lines += ensemble_section(task, by_arm)
     figure = plot_curves(task, by_arm, target, figures)
     if figure is not None:
         lines += [f"![best-so-far curves of {task.name}]({figure})", ""]
