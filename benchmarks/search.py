@@ -116,10 +116,11 @@ TASKS = {
         "quick check",
         trials=20,
         seeds=3,
-        ablation_seeds=0,
+        ablation_seeds=3,
         spec=DIGITS_SPEC,
         metrics=("test/nll", "test/accuracy", "test/ece"),
         images=True,
+        ablations=("no_transfer", "no_ensemble"),
     ),
     # On a GPU only (not run by default): the full JPEG-75 copy with the CIFAR-10 space.
     "cifar10_gpu": Task(
@@ -188,7 +189,10 @@ PROTOCOL = f"""\
 - **Ablations** of the full adaptive search, one change each, reported whatever they show:
   on kin8nm's first {TASKS["kin8nm"].ablation_seeds} seeds no weight sharing, no ensembles and
   `grow_probability = 0.5`; on the CIFAR-10 subset's {TASKS["cifar10_subset"].ablation_seeds}
-  seeds no distillation (distillation is for images only); `cifar10_gpu` runs all four.
+  seeds no distillation (distillation is for images only); `cifar10_gpu` runs all four. Added
+  on 2026-12-03 after digits' five arms had run (for issue 14's question whether weight sharing
+  alone shortens the search): on digits' {TASKS["digits"].ablation_seeds} seeds no weight sharing
+  and no ensembles.
 - **Targets (benchmarks, not tests).** Adaptive reaches the target in at most half the trials
   random search needs (ratio of medians <= 0.5, with its interval), and has a lower best
   validation objective than `evolution` and `optuna` at the full budget (paired difference
