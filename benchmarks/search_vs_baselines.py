@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cells import write_json
 from uqbench import baselines
 from uqbench.search.driver import SearchRequest, run_search
 from uqbench.search.ensemble import FINAL_DIR
@@ -272,13 +273,6 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "date": time.strftime("%Y-%m-%d"),
     }
-
-
-def write_json(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def run_cell(cell: Cell, config: Config, scratch: Path, data_dir: str | None) -> dict:

@@ -105,8 +105,11 @@ def main() -> int:
     for bound in BOUNDS:
         run = train(bound, args.cifar, Path(args.runs_dir), Path(args.table_run))
         summary = json.loads((run / "summary.json").read_text())
-        if summary["sngp"]["spec_norm_bound"] != bound:
-            raise SystemExit(f"{run} was trained with another bound: remove it")
+        trained = (summary["sngp"]["spec_norm_bound"], summary["protocol"], summary["seed"])
+        if trained != (bound, "cpu32", 0):
+            raise SystemExit(
+                f"{run} is (bound, protocol, seed) {trained}, not {(bound, 'cpu32', 0)}"
+            )
         results[f"{bound:g}"] = {
             "run": str(run),
             "validation": score(run, images.x_val, y_val),
