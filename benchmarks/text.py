@@ -2,10 +2,13 @@
 result file per cell (method x seed).
 
     python benchmarks/text.py --data_dir=../shared/data             # run missing cells, rebuild
+    python benchmarks/text.py --data_dir=../shared/data --jobs=2    # two cells at a time
     python benchmarks/text.py --methods=deterministic --seeds=0     # one cell
     python benchmarks/text.py --methods=none                        # rebuild the page only
 
-On a CPU shared with other jobs, run it with ``OMP_WAIT_POLICY=PASSIVE`` and ``--threads=1``.
+``--jobs=N`` runs N cells at once, each in its own process with ``--threads`` threads (on 2 free
+cores, ``--jobs=2 --threads=1`` is the fastest); the longest cells start first. On a CPU shared
+with other jobs, run it with ``OMP_WAIT_POLICY=PASSIVE``.
 Each finished cell writes a small metrics-only JSON, ``docs/results/raw/text/<method>-seed<k>
 .json`` (committed); a cell whose file exists is skipped, so the table fills over several
 sittings, and a killed cell continues from its last epoch (every run is started with
@@ -24,9 +27,11 @@ ensemble and SNGP have a higher OOD AUROC than deterministic (the issue's target
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +136,44 @@ def run_cell(label: str, seed: int, data_dir: str, runs_dir: Path, threads: int)
         "selective_accuracy": selective_accuracy(out),
         "metrics": summary["metrics"],
     }
+
+
+def run_and_save(
+    label: str, seed: int, data_dir: str, runs_dir: Path, threads: int, path: Path
+) -> str:
+    """Run one cell, write its record to ``path``; returns the line that reports it."""
+    start = time.perf_counter()
+    record = run_cell(label, seed, data_dir, runs_dir, threads)
+    cells.write_json(path, record)
+    return (
+        f"{label} seed {seed}: accuracy {record['metrics']['test/accuracy']:.4f}, "
+        f"AUROC {record['metrics']['ood/oos_test/auroc']:.4f} in "
+        f"{format_seconds(time.perf_counter() - start)} -> {path}"
+    )
+
+
+def run_pending(pending: list[tuple[str, int]], args: argparse.Namespace) -> None:
+    """Every pending ``(label, seed)`` cell, ``args.jobs`` at a time, each in a fresh process
+    (the baselines parse flags and set threads per process); the longest cells first. A cell
+    that fails stops the table with its error after the running ones finish."""
+    pending = sorted(pending, key=lambda cell: -NETWORKS.get(cell[0], 1))
+    start = time.perf_counter()
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
+        futures = [
+            pool.submit(
+                run_and_save,
+                *(label, seed, args.data_dir, args.runs_dir, args.threads, raw_path(label, seed)),
+            )
+            for label, seed in pending
+        ]
+        for future in as_completed(futures):
+            print(future.result(), flush=True)
+    print(
+        f"{len(pending)} cell(s) in {format_seconds(time.perf_counter() - start)} of wall time "
+        f"({args.jobs} job(s), {args.threads} thread(s) each)",
+        flush=True,
+    )
 
 
 def checks(found: cells.Cells) -> list[str]:
@@ -312,32 +355,26 @@ def main() -> int:
     parser.add_argument("--data_dir", default=os.environ.get("UQBENCH_DATA_DIR", "../shared/data"))
     parser.add_argument("--methods", default=",".join(METHODS), help="comma separated, or none")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="threads per cell")
+    parser.add_argument("--jobs", type=int, default=1, help="cells at once")
     parser.add_argument("--runs_dir", default="runs/benchmark/text")
     parser.add_argument("--raw_dir", default=str(RAW))
     parser.add_argument("--output", default="docs/results/text.md", help="- for stdout")
     args = parser.parse_args()
     RAW = Path(args.raw_dir)
+    args.runs_dir = Path(args.runs_dir)
     methods = [m.strip() for m in args.methods.split(",") if m.strip() and m.strip() != "none"]
     unknown = set(methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     if methods and not (Path(args.data_dir) / "clinc150" / "data_full.json").is_file():
         parser.error(f"no clinc150/data_full.json under {args.data_dir} (give --data_dir)")
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for label in methods:
-            path = raw_path(label, seed)
-            if path.is_file():
-                continue
-            start = time.perf_counter()
-            record = run_cell(label, seed, args.data_dir, Path(args.runs_dir), args.threads)
-            cells.write_json(path, record)
-            print(
-                f"{label} seed {seed}: accuracy {record['metrics']['test/accuracy']:.4f}, "
-                f"AUROC {record['metrics']['ood/oos_test/auroc']:.4f} in "
-                f"{format_seconds(time.perf_counter() - start)} -> {path}",
-                flush=True,
-            )
+    if args.jobs < 1 or args.threads < 1:
+        parser.error("--jobs and --threads must be at least 1")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    pending = [(m, k) for k in seeds for m in methods if not raw_path(m, k).is_file()]
+    if pending:
+        run_pending(pending, args)
     cells.write_page(page(cells.load_cells(METHODS, raw_path, SEEDS)), args.output)
     return 0
 

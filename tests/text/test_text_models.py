@@ -39,7 +39,7 @@ def test_textcnn_parameters_and_features_match_a_hand_computation():
         x = np.vstack([table[tokens], np.zeros((3, 6))])  # zero embeddings after the text
         column = 0
         for conv in model.convs:
-            w = conv.weight.detach().numpy()[:, 0]  # (filters, width, dim)
+            w = conv.weight.detach().numpy()[:, :, 0].transpose(0, 2, 1)  # (filters, width, dim)
             b = conv.bias.detach().numpy()
             windows = [
                 np.maximum((w * x[s : s + w.shape[1]]).sum(axis=(1, 2)) + b, 0)
