@@ -7,8 +7,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from torch.nn.utils.parametrize import is_parametrized
 
 from uqbench import baselines
+from uqbench.training.predictors import load_networks
 from uqbench.training.reevaluate import reevaluate
 
 FAST = [
@@ -51,3 +54,20 @@ def test_sngp_refuses_networks_without_residual_layers_and_bad_settings(tmp_path
             "image/sngp", [*FAST, "--gp_cov_ridge_penalty=-1", f"--output_dir={tmp_path / 'c'}"]
         )
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("switch", "gp_head", "bounded"),
+    [("--nouse_gp_layer", False, True), ("--nouse_spec_norm", True, False)],
+)
+def test_ubs_ablation_switches_drop_one_part_and_reload_exactly(tmp_path, switch, gp_head, bounded):
+    out = tmp_path / "run"
+    summary = baselines.run("image/sngp", [*FAST, switch, f"--output_dir={out}"])
+    (network,), _ = load_networks(out)
+    assert (type(network.fc).__name__ == "RandomFeatureGaussianProcess") == gp_head
+    convs = [m for m in network.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(is_parametrized(c) == bounded for c in convs)
+    assert summary["sngp"]["use_gp_layer"] == gp_head
+    assert summary["sngp"]["use_spec_norm"] == bounded
+    again = reevaluate(out, output_dir=tmp_path / "again", quiet=True)
+    assert again["metrics"]["test/nll"] == pytest.approx(summary["metrics"]["test/nll"], rel=1e-4)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from text_fakes import write_json
 
 ROOT = Path(__file__).resolve().parents[2]

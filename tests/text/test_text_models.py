@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.parametrize import is_parametrized
 
 from uqbench import models
 from uqbench.layers.batch_ensemble import BatchEnsembleConv2d, batch_ensemble_model
@@ -118,3 +119,17 @@ def test_sngp_bounds_the_hidden_layers_and_puts_a_gp_on_top():
     assert torch.linalg.matrix_norm(matrix, ord=2) <= 0.95 * 1.01
     with pytest.raises(ValueError, match="output layer fc"):
         sngp_network(nn.Sequential(nn.Linear(2, 2)), settings)
+
+
+def test_sngp_ablation_switches_keep_the_dense_head_or_the_unbounded_layers():
+    settings = {"spec_norm_bound": 0.95, "spec_norm_iteration": 1, "num_features": 32}
+    no_gp = sngp_network(
+        TextCNN(30, 4, embed_dim=6, num_filters=3), settings | {"use_gp_layer": False}
+    )
+    assert type(no_gp.fc) is nn.Linear
+    assert all(is_parametrized(c) for c in no_gp.convs)
+    no_sn = sngp_network(
+        TextCNN(30, 4, embed_dim=6, num_filters=3), settings | {"use_spec_norm": False}
+    )
+    assert isinstance(no_sn.fc, RandomFeatureGaussianProcess)
+    assert not any(is_parametrized(c) for c in no_sn.convs)

@@ -19,6 +19,18 @@ DROPOUT_RATE = flags.DEFINE_float(
     "Dropout rate of the network; default: the protocol's (image/: 0.1) or the text model's.",
 )
 
+USE_SPEC_NORM = flags.DEFINE_bool(
+    "use_spec_norm",
+    True,
+    "Bound the hidden layers' spectral norms (UB's flag; --nouse_spec_norm is an ablation, not "
+    "SNGP).",
+)
+USE_GP_LAYER = flags.DEFINE_bool(
+    "use_gp_layer",
+    True,
+    "Replace the output layer by the random-feature GP (UB's flag; --nouse_gp_layer keeps the "
+    "dense output layer: an ablation, not SNGP).",
+)
 SPEC_NORM_BOUND = flags.DEFINE_float(
     "spec_norm_bound",
     None,
@@ -58,6 +70,8 @@ GP_MEAN_FIELD_FACTOR = flags.DEFINE_float(
     "protocol's or the text recipe's.",
 )
 SNGP_FLAGS = (
+    USE_SPEC_NORM,
+    USE_GP_LAYER,
     SPEC_NORM_BOUND,
     SPEC_NORM_ITERATION,
     GP_HIDDEN_DIM,
@@ -75,6 +89,8 @@ def sngp_settings(defaults: Mapping[str, Any]) -> dict[str, Any]:
     with the method's ``defaults`` for ``spec_norm_bound``, ``gp_scale``,
     ``gp_input_normalization`` and ``gp_mean_field_factor`` where those flags are not given."""
     return {
+        "use_spec_norm": USE_SPEC_NORM.value,
+        "use_gp_layer": USE_GP_LAYER.value,
         "spec_norm_bound": value_or(SPEC_NORM_BOUND, defaults["spec_norm_bound"]),
         "spec_norm_iteration": SPEC_NORM_ITERATION.value,
         "num_features": GP_HIDDEN_DIM.value,

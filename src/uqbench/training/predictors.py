@@ -114,7 +114,8 @@ def sngp_network(
     """``network`` made into SNGP (Liu et al. 2020): every convolution's operator norm bounded by
     ``spec_norm_bound`` (as UB's ``wide_resnet_sngp``, batch norm kept), and the dense output
     layer ``fc`` replaced by a random-feature GP. ``settings``: ``spec_norm_bound``,
-    ``spec_norm_iteration`` and the :class:`RandomFeatureGaussianProcess` arguments."""
+    ``spec_norm_iteration``, the :class:`RandomFeatureGaussianProcess` arguments, and UB's
+    ablation switches ``use_spec_norm`` / ``use_gp_layer`` (absent: on)."""
     if not isinstance(network, RESIDUAL_MODELS):
         raise ValueError(
             f"SNGP bounds the layers of a residual network; {type(network).__name__} has none. "
@@ -122,17 +123,25 @@ def sngp_network(
             "wrn<depth>_<k> (e.g. wrn28_10)"
         )
     device = next(network.parameters()).device
-    spectral_normalize_convs(
-        network,
-        torch.zeros(1, *image_shape, device=device),
-        settings["spec_norm_bound"],
-        settings["spec_norm_iteration"],
-    )
-    gp_settings = {k: v for k, v in settings.items() if not k.startswith("spec_norm")}
-    network.fc = RandomFeatureGaussianProcess(
-        network.fc.in_features, network.fc.out_features, **gp_settings
-    ).to(device)
+    if settings.get("use_spec_norm", True):
+        spectral_normalize_convs(
+            network,
+            torch.zeros(1, *image_shape, device=device),
+            settings["spec_norm_bound"],
+            settings["spec_norm_iteration"],
+        )
+    if settings.get("use_gp_layer", True):
+        network.fc = RandomFeatureGaussianProcess(
+            network.fc.in_features, network.fc.out_features, **gp_arguments(settings)
+        ).to(device)
     return network
+
+
+def gp_arguments(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`RandomFeatureGaussianProcess` arguments among SNGP's ``settings``."""
+    return {
+        k: v for k, v in settings.items() if not k.startswith(("spec_norm", "use_spec", "use_gp"))
+    }
 
 
 def mimo(model: MIMO, norm: Normalisation, runtime: Runtime, flips: bool) -> PredictFn:

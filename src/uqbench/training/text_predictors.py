@@ -28,7 +28,7 @@ from uqbench.layers.spectral_norm import spectral_normalized
 from uqbench.training.checkpoint import CheckpointError, load_checkpoint
 from uqbench.training.classifier import Runtime
 from uqbench.training.evaluation import PredictFn
-from uqbench.training.predictors import mixture
+from uqbench.training.predictors import gp_arguments, mixture
 
 
 def text_logits(model: nn.Module, ids: torch.Tensor, runtime: Runtime, pad: int) -> torch.Tensor:
@@ -88,8 +88,9 @@ def sngp_network(network: nn.Module, settings: Mapping[str, Any]) -> nn.Module:
     """``network`` made into SNGP (Liu et al. 2020): every hidden ``nn.Linear`` and
     ``nn.Conv2d`` (all but the output layer ``fc``) spectrally bounded by ``spec_norm_bound``
     (their weight matrix's largest singular value), and ``fc`` replaced by a random-feature GP.
-    ``settings``: ``spec_norm_bound``, ``spec_norm_iteration`` and the
-    :class:`RandomFeatureGaussianProcess` arguments."""
+    ``settings``: ``spec_norm_bound``, ``spec_norm_iteration``, the
+    :class:`RandomFeatureGaussianProcess` arguments, and UB's ablation switches
+    ``use_spec_norm`` / ``use_gp_layer`` (absent: on)."""
     head = getattr(network, "fc", None)
     if not isinstance(head, nn.Linear):
         raise ValueError(
@@ -98,12 +99,15 @@ def sngp_network(network: nn.Module, settings: Mapping[str, Any]) -> nn.Module:
     hidden = [
         m for m in network.modules() if isinstance(m, nn.Linear | nn.Conv2d) and m is not head
     ]
-    for module in hidden:
-        spectral_normalized(module, settings["spec_norm_bound"], settings["spec_norm_iteration"])
-    gp_settings = {k: v for k, v in settings.items() if not k.startswith("spec_norm")}
-    network.fc = RandomFeatureGaussianProcess(
-        head.in_features, head.out_features, **gp_settings
-    ).to(head.weight.device)
+    if settings.get("use_spec_norm", True):
+        for module in hidden:
+            spectral_normalized(
+                module, settings["spec_norm_bound"], settings["spec_norm_iteration"]
+            )
+    if settings.get("use_gp_layer", True):
+        network.fc = RandomFeatureGaussianProcess(
+            head.in_features, head.out_features, **gp_arguments(settings)
+        ).to(head.weight.device)
     return network
 
 

@@ -32,7 +32,10 @@ def run() -> dict:
     settings = sngp_settings({**DEFAULTS, **task.protocol.settings_for(task.method)})
     model = predictors.sngp_network(task.build_model(), data.image_shape, settings)
     history, train_seconds = task.train(
-        model, on_epoch_end=reset_each_epoch(model.fc, recipe.epochs)
+        model,
+        on_epoch_end=reset_each_epoch(model.fc, recipe.epochs)
+        if settings["use_gp_layer"]
+        else None,
     )
 
     norm = (data.mean, data.std)

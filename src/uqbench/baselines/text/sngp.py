@@ -39,7 +39,10 @@ def run() -> dict:
     task = text_task.prepare_text_task("text/sngp")
     model = text_predictors.sngp_network(task.build_model(), settings)
     history, train_seconds = task.train(
-        model, on_epoch_end=reset_each_epoch(model.fc, task.recipe.epochs)
+        model,
+        on_epoch_end=reset_each_epoch(model.fc, task.recipe.epochs)
+        if settings["use_gp_layer"]
+        else None,
     )
 
     return text_task.finish_run(
