@@ -568,7 +568,7 @@ READING_BY_SETTING = {
         "issue's budget, the whole table in 3 hours of these 2 cores, is not met as run: the "
         "cells add up to 4h18m (the line above; 25 minutes of it the deterministic resnet8 "
         "control row, which the issue does not ask for), and deterministic's 3m11s alone "
-        "against 3m31s in the table says free cores would save about a tenth, not a third. "
+        "against 3m31s in the table suggests free cores would save about a tenth, not a third. "
         "Meeting it needs shorter member training (the remedy the issue allows), which would "
         "widen the member methods' NLL gap below; not done.",
         "What the three seeds show (written 2026-12-03 when the 30th cell was in). Of UB's "
