@@ -209,12 +209,27 @@ def _claim_and_report(path, lease_seconds, ready, results):
     results.put(store.finish(trial.id, status="done", objective=5.0, run_dir=staged))
 
 
+def _wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Return once every thread of ``pid`` is in the stopped state (``T`` in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [
+            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        ]
+        if all(state in "Tt" for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s")
+
+
 def _stop_outside_a_transaction(pid: int, path: Path) -> None:
     """SIGSTOP ``pid`` at a moment it holds no SQLite write lock (its heartbeat writes several
     times a second; a process frozen inside a transaction blocks every writer until it runs
     again, which is SQLite's locking, not the leases under test)."""
     for _ in range(50):
         os.kill(pid, signal.SIGSTOP)
+        _wait_until_stopped(pid)  # the signal is asynchronous: check the lock only once frozen
         db = sqlite3.connect(path, timeout=0.2, isolation_level=None)
         try:
             db.execute("BEGIN IMMEDIATE")
