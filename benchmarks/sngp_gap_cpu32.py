@@ -56,7 +56,15 @@ def run_arm(label: str, seed: int, cifar: str, runs_dir: Path, raw: Path) -> dic
         return json.loads(path.read_text())
     path = raw / f"{slug(label)}-seed{seed}.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
+        switches = {
+            "use_gp_layer": "--nouse_gp_layer" not in ARMS[label],
+            "use_spec_norm": "--nouse_spec_norm" not in ARMS[label],
+        }
+        found = {k: (record.get("sngp") or {}).get(k) for k in switches}
+        if found != switches or record.get("seed") != seed:
+            raise SystemExit(f"{path} is not {label} seed {seed} ({found}); remove it to rerun")
+        return record
     flags = [
         f"--dataset={cifar}",
         f"--seed={seed}",
