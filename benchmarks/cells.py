@@ -9,10 +9,12 @@ paired differences against deterministic over the seeds both have.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,20 @@ def provenance(summary: Mapping[str, Any], threads: int) -> dict[str, Any]:
         "machine": platform.machine(),
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def run_in_pool(calls: Sequence[tuple[Callable[..., str], tuple]], jobs: int) -> float:
+    """Each ``(function, args)`` call in a fresh spawned process (the baselines parse flags and
+    set threads per process), ``jobs`` at a time in the order given, printing the line each call
+    returns as it finishes; returns the wall seconds. A call that fails raises its error once
+    the running ones finish."""
+    start = time.perf_counter()
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(function, *args) for function, args in calls]
+        for future in as_completed(futures):
+            print(future.result(), flush=True)
+    return time.perf_counter() - start
 
 
 def write_json(path: Path, record: dict) -> None:

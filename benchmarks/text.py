@@ -27,11 +27,9 @@ ensemble and SNGP have a higher OOD AUROC than deterministic (the issue's target
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -157,20 +155,16 @@ def run_pending(pending: list[tuple[str, int]], args: argparse.Namespace) -> Non
     (the baselines parse flags and set threads per process); the longest cells first. A cell
     that fails stops the table with its error after the running ones finish."""
     pending = sorted(pending, key=lambda cell: -NETWORKS.get(cell[0], 1))
-    start = time.perf_counter()
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
-        futures = [
-            pool.submit(
-                run_and_save,
-                *(label, seed, args.data_dir, args.runs_dir, args.threads, raw_path(label, seed)),
-            )
-            for label, seed in pending
-        ]
-        for future in as_completed(futures):
-            print(future.result(), flush=True)
+    calls = [
+        (
+            run_and_save,
+            (label, seed, args.data_dir, args.runs_dir, args.threads, raw_path(label, seed)),
+        )
+        for label, seed in pending
+    ]
+    seconds = cells.run_in_pool(calls, args.jobs)
     print(
-        f"{len(pending)} cell(s) in {format_seconds(time.perf_counter() - start)} of wall time "
+        f"{len(pending)} cell(s) in {format_seconds(seconds)} of wall time "
         f"({args.jobs} job(s), {args.threads} thread(s) each)",
         flush=True,
     )
