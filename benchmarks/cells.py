@@ -54,14 +54,18 @@ def provenance(summary: Mapping[str, Any], threads: int) -> dict[str, Any]:
 def run_in_pool(calls: Sequence[tuple[Callable[..., str], tuple]], jobs: int) -> float:
     """Each ``(function, args)`` call in a fresh spawned process (the baselines parse flags and
     set threads per process), ``jobs`` at a time in the order given, printing the line each call
-    returns as it finishes; returns the wall seconds. A call that fails raises its error once
-    the running ones finish."""
+    returns as it finishes; returns the wall seconds. A call that fails cancels the queued ones
+    and raises its error once the running ones finish."""
     start = time.perf_counter()
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=spawn, max_tasks_per_child=1) as pool:
         futures = [pool.submit(function, *args) for function, args in calls]
-        for future in as_completed(futures):
-            print(future.result(), flush=True)
+        try:
+            for future in as_completed(futures):
+                print(future.result(), flush=True)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # queued calls do not start after a failure
+            raise
     return time.perf_counter() - start
 
 
