@@ -584,6 +584,7 @@ def task_section(task: Task, records: dict, raw: Path, figures: Path) -> list[st
         ),
         "",
     ]
+    lines += [compute_line(list(records.values())), ""]
     lines += comparisons(task, by_arm, target, complete=len(done) == len(expected))
     lines += single_network_section(by_arm)
     lines += winners_table(task, by_arm)
@@ -595,6 +596,25 @@ def task_section(task: Task, records: dict, raw: Path, figures: Path) -> list[st
         lines += ["### Reading (written after the runs)", ""]
         lines += [paragraph + "\n" for paragraph in READING[task.name]]
     return lines
+
+
+def compute_seconds(records: list[dict]) -> tuple[float, float]:
+    """The searches' wall seconds (one thread each) added up, and the retraining's, which is not
+    timed and is estimated as 3 x the winner's training seconds in the search."""
+    searches = sum(r["wall_seconds"] for r in records)
+    retraining = sum(len(r["retrain"]) * r["seconds"][r["winner"]["trial"] - 1] for r in records)
+    return searches, retraining
+
+
+def compute_line(records: list[dict]) -> str:
+    """The task's compute, in one sentence."""
+    searches, retraining = compute_seconds(records)
+    return (
+        f"Compute: {len(records)} searches took {format_seconds(searches)} of one core each "
+        f"added up; retraining their winners about {format_seconds(retraining)} more (not "
+        f"timed: 3 x the winner's training seconds); with `--jobs=2` about "
+        f"{format_seconds((searches + retraining) / 2)} of the 2 cores."
+    )
 
 
 def paired(a: dict, b: dict) -> list[int]:
@@ -814,6 +834,12 @@ def build_page(tasks: list[Task], raw: Path, output: Path, note: str) -> None:
             "0.030 and 0.020: no winner.",
             "",
         ]
+    spent = sum(sum(compute_seconds(list(r.values()))) for r in records.values())
+    lines += [
+        f"Compute of the {done} searches done: about {format_seconds(spent / 2)} of the 2 cores "
+        "with `--jobs=2` (searches timed, retraining estimated; per task below).",
+        "",
+    ]
     for task in tasks:
         lines += task_section(task, records[task.name], raw, output.parent)
     if output.is_file():

@@ -81,6 +81,8 @@ def test_target_trials_to_target_and_verdicts_match_hand_computed_values(tmp_pat
     text = page(tmp_path)
     assert "Searches done: 16 of 16." in text and "PENDING" not in text.split("## toy")[1]
     assert "Target: 2.0000" in text
+    # 16 searches of 10 s; the winner (trial 1) trained 2 s, so retraining 16 x 3 x 2 s
+    assert "16 searches took 2m40s of one core each" in text and "about 1m36s more" in text
     arms = "| arm | seeds |"
     # adaptive: 1, 2, 4 trials (one censored); random: 2, 3, 4 (one censored)
     assert row(text, "adaptive", arms)[3] == "2 (1 censored)"
