@@ -749,13 +749,8 @@ def comparisons(task: Task, by_arm: dict, target: float, complete: bool) -> list
 
 
 def best_single(record: dict) -> float:
-    """The best signed objective among the search's single-network trials (not ensembles)."""
-    values = [
-        v
-        for v, how in zip(record["objectives"], record["how"], strict=True)
-        if v is not None and how != ENSEMBLE and math.isfinite(v)
-    ]
-    return min(values, default=math.inf)
+    """The best signed objective among the search's single-network trials: its winner's."""
+    return record["sign"] * record["winner"]["objective"]
 
 
 def single_network_section(by_arm: dict) -> list[str]:
@@ -817,7 +812,21 @@ def winners_table(task: Task, by_arm: dict) -> list[str]:
         f"{first} (winner as trained in the search)",
         *(f"{m} (winner retrained, 3 seeds)" for m in task.metrics),
     ]
-    return [markdown_table(header, rows), ""]
+    failed = [
+        f"{arm} seed {seed} (retrain seed {x['seed']}: {x['status']})"
+        for arm, mine in by_arm.items()
+        for seed, r in sorted(mine.items())
+        for x in r["retrain"]
+        if x["status"] != "done"
+    ]
+    lines = [markdown_table(header, rows), ""]
+    if failed:
+        lines += [
+            f"**Retrainings that did not finish** ({len(failed)}; the means above leave them "
+            f"out): {', '.join(failed)}.",
+            "",
+        ]
+    return lines
 
 
 def curve_at(curve: list[float], ends: np.ndarray, seconds: float) -> float:

@@ -48,14 +48,23 @@ def write(raw: Path, arm: str, seed: int) -> None:
         "trials": TASK.trials,
         "objective_key": "val/nll",
         "best_so_far": curve,
-        "objectives": curve,
-        "how": ["random"] * (TASK.trials - 1) + [bench.ENSEMBLE if arm == "adaptive" else "random"],
+        "sign": 1,
         "seconds": [2.0] * TASK.trials,
         "wall_seconds": 10.0,
-        "winner": {"trial": 1, "search_test": {"test/nll": -1.0, "test/rmse": 0.1}},
+        # adaptive's last trial is an ensemble: its best single network is its third trial
+        "winner": {
+            "trial": 1,
+            "objective": curve[2] if arm == "adaptive" else curve[-1],
+            "search_test": {"test/nll": -1.0, "test/rmse": 0.1},
+        },
         "ensembles": [],
-        "retrain": [{"seed": s, "test/nll": -0.5 - seed, "test/rmse": 0.2} for s in (1, 2, 3)],
+        "retrain": [
+            {"seed": s, "status": "done", "test/nll": -0.5 - seed, "test/rmse": 0.2}
+            for s in (1, 2, 3)
+        ],
     }
+    if (arm, seed) == ("optuna", 1):
+        record["retrain"][2] = {"seed": 3, "status": "failed", "test/nll": None, "test/rmse": None}
     path = bench.raw_path(raw, TASK, arm, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
@@ -112,6 +121,8 @@ def test_target_trials_to_target_and_verdicts_match_hand_computed_values(tmp_pat
         "-1.0000",
         "-1.5000",
     ]  # retrained: -0.5, -1.5, -2.5
+    assert "**Retrainings that did not finish** (1; " in text
+    assert "optuna seed 1 (retrain seed 3: failed)" in text
 
 
 @pytest.mark.parametrize("skip", [("optuna", 2), ("no_transfer", 0)])
